@@ -1,0 +1,1 @@
+"""sqlsage.server."""

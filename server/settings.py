@@ -1,0 +1,180 @@
+"""One Settings object: defaults < sqlsage.toml < SQLSAGE_* environment < explicit overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tools.errors import INVALID_CONFIG, SqlsageError
+
+SAMPLE_DB = "sample"
+_FILE_VALUES: ContextVar[dict[str, Any]] = ContextVar("sqlsage_file_values", default={})
+DEFAULT_DB_FROM_URL = "default"
+
+
+class DatabaseSettings(BaseModel):
+    """One `[databases.NAME]` table of sqlsage.toml."""
+
+    model_config = {"extra": "forbid"}
+
+    url: str
+    description: str = ""
+    max_rows: int = Field(default=1000, ge=1, le=1_000_000)
+    timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    schemas: list[str] | None = None
+    include_tables: list[str] | None = None
+    exclude_tables: list[str] = Field(default_factory=list)
+    exclude_columns: list[str] = Field(default_factory=list)
+    comments_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a SQLAlchemy URL such as 'sqlite:///shop.db'")
+        return value.strip()
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the env names of ../shared/ARCHITECTURE.md."""
+
+    model_config = SettingsConfigDict(env_prefix="SQLSAGE_", extra="forbid")
+
+    config: Path | None = None
+    data_dir: Path = Path(".sqlsage")
+    database_url: str | None = None
+    databases: dict[str, DatabaseSettings] = Field(default_factory=dict)
+    default_database: str | None = None
+    model: str = "builtin"
+    model_fallbacks: str = ""
+    checkpoint_url: str | None = None
+    chroma_url: str | None = None
+    redis_url: str | None = None
+    api_keys: str = ""
+    require_services: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Priority: explicit overrides > SQLSAGE_* environment > sqlsage.toml > defaults.
+        return (init_settings, env_settings, _FileValues(settings_cls))
+
+    def database_names(self) -> list[str]:
+        """Configured database names, the default first."""
+        return list(self.databases)
+
+    def default_db(self) -> str:
+        """The database used when none is named."""
+        if self.default_database:
+            return self.default_database
+        if self.database_url:
+            return DEFAULT_DB_FROM_URL
+        return next(iter(self.databases), SAMPLE_DB)
+
+
+class _FileValues(PydanticBaseSettingsSource):
+    """The parsed sqlsage.toml, handed in by load_settings."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _FILE_VALUES.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_VALUES.get())
+
+
+def config_path(explicit: str | Path | None = None) -> Path | None:
+    """The sqlsage.toml to read: --config, else SQLSAGE_CONFIG, else ./sqlsage.toml if present."""
+    named = explicit or os.environ.get("SQLSAGE_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise SqlsageError(
+                INVALID_CONFIG,
+                f"Config file '{named}' does not exist.",
+                hint="Pass --config with an existing sqlsage.toml, or unset SQLSAGE_CONFIG.",
+            )
+        return path
+    local = Path("sqlsage.toml")
+    return local if local.is_file() else None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a sqlsage.toml; syntax errors name the file and line."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SqlsageError(
+            INVALID_CONFIG,
+            f"Config file '{path}' is not valid TOML: {exc}.",
+            hint="Fix the syntax at that line; see README 'Configuration' for an example.",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SqlsageError(
+            INVALID_CONFIG, f"Config file '{path}' cannot be read: {exc}.", hint=None
+        ) from None
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the TOML file, the environment and explicit overrides."""
+    path = config_path(config)
+    file_values = read_toml(path) if path else {}
+    token = _FILE_VALUES.set(file_values)
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None}, config=path)
+    except ValidationError as exc:
+        raise _config_error(exc, path) from None
+    finally:
+        _FILE_VALUES.reset(token)
+    _resolve_relative_paths(settings, path.parent if path else Path.cwd())
+    return settings
+
+
+def _resolve_relative_paths(settings: Settings, base_dir: Path) -> None:
+    # Relative sqlite paths in a config file mean "relative to the file", as users expect.
+    for db in settings.databases.values():
+        db.url = _absolute_sqlite_url(db.url, base_dir)
+        if db.comments_file and not Path(db.comments_file).is_absolute():
+            db.comments_file = str(base_dir / db.comments_file)
+
+
+def _absolute_sqlite_url(url: str, base_dir: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix):]
+        if rest and not rest.startswith(":memory:") and not rest.startswith("file:"):
+            return prefix + str((base_dir / rest).resolve())
+    return url
+
+
+def _config_error(exc: ValidationError, path: Path | None) -> SqlsageError:
+    first = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    value = first.get("input")
+    where = f"in '{path}'" if path else "in the environment"
+    if first["type"] == "extra_forbidden":
+        return SqlsageError(
+            INVALID_CONFIG,
+            f"Unknown setting '{key}' {where}.",
+            hint="Check the spelling against README 'Configuration'.",
+        )
+    top = str(first["loc"][0])
+    env_name = "SQLSAGE_" + top.upper()
+    from_env = env_name in os.environ or path is None
+    return SqlsageError(
+        INVALID_CONFIG,
+        f"Config '{key}' has value {value!r} {'in ' + env_name if from_env else where}. "
+        f"{first['msg']}.",
+        hint=f"Fix {env_name}." if from_env else f"Fix '{key}' in '{path}'.",
+    )
