@@ -238,6 +238,7 @@ COMMENTS: dict[str, tuple[str, dict[str, str]]] = {
             "for the VP of Sales, the top of the hierarchy.",
             "region_id": "Region the employee covers (regions.region_id); NULL for the VP of "
             "Sales, who covers all regions.",
+            "hire_date": "Date the employee joined, ISO 'YYYY-MM-DD'.",
             "email": "Work email address (unique).",
         },
     ),

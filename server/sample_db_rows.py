@@ -230,14 +230,8 @@ def _orders(
         orders.append((order_id, customers[c].customer_id, employee, iso, shipped, status, channel))
 
         n_lines = rng.choices((1, 2, 3, 4, 5), (45, 25, 15, 10, 5))[0]
-        launched = bisect.bisect_right(launches, iso)
-        chosen: list[Product] = []
-        for _ in range(n_lines * 4):  # a few redraws to avoid repeating a product in one order
-            product = by_launch[_weighted_prefix(rng, product_cum, launched)]
-            if product not in chosen:
-                chosen.append(product)
-            if len(chosen) == n_lines:
-                break
+        on_sale = by_launch[: bisect.bisect_right(launches, iso)]
+        chosen = _pick_products(rng, on_sale, product_cum, n_lines)
         discounts = (70, 12, 9, 5, 4) if channel != "partner" else (40, 20, 20, 12, 8)
         for line_no, product in enumerate(chosen, start=1):
             quantity = rng.choices((1, 2, 3, 4, 5, 6, 8, 10), (50, 20, 10, 6, 5, 3, 3, 3))[0]
@@ -261,6 +255,19 @@ def _orders(
                         )
                     )
     return orders, items, returns
+
+
+def _pick_products(
+    rng: random.Random, on_sale: list[Product], cum: Sequence[float], n: int
+) -> list[Product]:
+    chosen: list[Product] = []
+    for _ in range(n * 4):  # a few redraws so that no product repeats within one order
+        product = on_sale[_weighted_prefix(rng, cum, len(on_sale))]
+        if product not in chosen:
+            chosen.append(product)
+            if len(chosen) == n:
+                break
+    return chosen
 
 
 def _order_days(rng: random.Random) -> list[date]:

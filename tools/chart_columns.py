@@ -163,9 +163,7 @@ def number_format(name: str, col_type: str, numbers: list[float]) -> str:
     """d3 format for a measure: ',.0f' for integers, '.1%' for 0..1 rates, else ',.2f'."""
     if set(words(name)) & _PERCENT_WORDS and numbers and all(0 <= n <= 1 for n in numbers):
         return ".1%"
-    if col_type == "integer" or (
-        col_type == "unknown" and all(n.is_integer() for n in numbers)
-    ):
+    if col_type == "integer" or (col_type == "unknown" and all(n.is_integer() for n in numbers)):
         return ",.0f"
     return ",.2f"
 

@@ -255,5 +255,3 @@ def check_reachable(database: Database) -> None:
     """Connect once; raise database_unreachable with host/port if that fails."""
     with database.raw_connection():
         pass
-
-

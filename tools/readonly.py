@@ -37,12 +37,27 @@ _SQLITE_ALLOWED_ACTIONS = frozenset(
 # Pragmas that only read (used by SQLAlchemy's reflection and by schema lookup). The first
 # kind takes a table or index name as its argument; the second must have none (a value sets).
 _SQLITE_NAME_PRAGMAS = frozenset(
-    {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
-     "foreign_key_list"}
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+    }
 )
 _SQLITE_READ_PRAGMAS = frozenset(
-    {"database_list", "read_uncommitted", "query_only", "user_version", "schema_version",
-     "encoding", "collation_list", "function_list"}
+    {
+        "database_list",
+        "read_uncommitted",
+        "query_only",
+        "user_version",
+        "schema_version",
+        "encoding",
+        "collation_list",
+        "function_list",
+    }
 )
 _SQLITE_DENIED_FUNCTIONS = frozenset(
     {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer", "zipfile"}
@@ -93,7 +108,9 @@ class ReadOnlyDriver:
         return create_engine(self.url, pool_pre_ping=True)
 
     @contextmanager
-    def statement(self, raw: Any, timeout_s: float, cancel: threading.Event | None) -> Iterator[Any]:
+    def statement(
+        self, raw: Any, timeout_s: float, cancel: threading.Event | None
+    ) -> Iterator[Any]:
         """A cursor inside a read-only transaction with a server-side time limit."""
         cursor = raw.cursor()
         try:
@@ -139,7 +156,9 @@ class SqliteDriver(ReadOnlyDriver):
         )
 
     @contextmanager
-    def statement(self, raw: Any, timeout_s: float, cancel: threading.Event | None) -> Iterator[Any]:
+    def statement(
+        self, raw: Any, timeout_s: float, cancel: threading.Event | None
+    ) -> Iterator[Any]:
         conn: sqlite3.Connection = raw.dbapi_connection
         deadline = time.monotonic() + timeout_s
 
@@ -181,7 +200,9 @@ class PostgresDriver(ReadOnlyDriver):
         )
 
     @contextmanager
-    def statement(self, raw: Any, timeout_s: float, cancel: threading.Event | None) -> Iterator[Any]:
+    def statement(
+        self, raw: Any, timeout_s: float, cancel: threading.Event | None
+    ) -> Iterator[Any]:
         cursor = raw.cursor()
         try:
             # A SET issued by an earlier statement cannot carry over: every transaction is
@@ -236,7 +257,9 @@ class MysqlDriver(ReadOnlyDriver):
         return "mariadb" in raw.dbapi_connection.get_server_info().lower()
 
     @contextmanager
-    def statement(self, raw: Any, timeout_s: float, cancel: threading.Event | None) -> Iterator[Any]:
+    def statement(
+        self, raw: Any, timeout_s: float, cancel: threading.Event | None
+    ) -> Iterator[Any]:
         cursor = raw.cursor()
         try:
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
@@ -256,7 +279,10 @@ class MysqlDriver(ReadOnlyDriver):
 
         conn = raw.dbapi_connection
         killer = pymysql.connect(
-            host=conn.host, port=conn.port, user=conn.user, password=conn.password,
+            host=conn.host,
+            port=conn.port,
+            user=conn.user,
+            password=conn.password,
             connect_timeout=5,
         )
         try:

@@ -7,8 +7,18 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 # The normalized column types; `native` keeps what the driver said.
-COLUMN_TYPES = ("integer", "number", "text", "boolean", "date", "datetime", "time", "bytes", "json",
-                "unknown")
+COLUMN_TYPES = (
+    "integer",
+    "number",
+    "text",
+    "boolean",
+    "date",
+    "datetime",
+    "time",
+    "bytes",
+    "json",
+    "unknown",
+)
 
 
 class Column(BaseModel):

@@ -29,12 +29,14 @@ def run_sql(
     validation = validate_for(database, sql, max_rows=cap)
     if not validation.valid:
         first = validation.errors[0]
-        raise SqlsageError(first.code, first.message, hint=first.hint, sql=sql,
-                           line=first.line, col=first.col)
+        raise SqlsageError(
+            first.code, first.message, hint=first.hint, sql=sql, line=first.line, col=first.col
+        )
     # Where the validator set the LIMIT, the query runs with cap+1 so that one extra row says
     # it was truncated; what we report is the SQL with LIMIT cap, which the user sees.
-    result = execute_read_only(database, validation.sql_with_limit(cap + 1), max_rows=cap,
-                               timeout_s=timeout, cancel=cancel)
+    result = execute_read_only(
+        database, validation.sql_with_limit(cap + 1), max_rows=cap, timeout_s=timeout, cancel=cancel
+    )
     result.sql = validation.sql
     return result
 
@@ -45,13 +47,17 @@ def check_max_rows(database: Database, max_rows: int | None) -> int:
     if max_rows is None:
         return ceiling
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-        raise SqlsageError(ROW_CAP, f"max_rows must be a whole number >= 1, got {max_rows!r}.",
-                           hint=f"Use 1..{ceiling}.")
+        raise SqlsageError(
+            ROW_CAP,
+            f"max_rows must be a whole number >= 1, got {max_rows!r}.",
+            hint=f"Use 1..{ceiling}.",
+        )
     if max_rows > ceiling:
         raise SqlsageError(
-            ROW_CAP, f"max_rows {max_rows} is above the cap of {ceiling} for database "
-            f"'{database.name}'.",
-            hint=f"Use at most {ceiling}, or raise max_rows under [databases.{database.name}].")
+            ROW_CAP,
+            f"max_rows {max_rows} is above the cap of {ceiling} for database '{database.name}'.",
+            hint=f"Use at most {ceiling}, or raise max_rows under [databases.{database.name}].",
+        )
     return max_rows
 
 
@@ -60,9 +66,11 @@ def check_timeout(database: Database, timeout_s: float | None) -> float:
     if timeout_s is None:
         return database.config.timeout_s
     if not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= MAX_TIMEOUT_S:
-        raise SqlsageError(INVALID_ARGUMENT,
-                           f"timeout must be between 0 and {MAX_TIMEOUT_S:g} s, got {timeout_s!r}.",
-                           hint="Pass a positive number of seconds, e.g. --timeout 30.")
+        raise SqlsageError(
+            INVALID_ARGUMENT,
+            f"timeout must be between 0 and {MAX_TIMEOUT_S:g} s, got {timeout_s!r}.",
+            hint="Pass a positive number of seconds, e.g. --timeout 30.",
+        )
     return float(timeout_s)
 
 
@@ -91,8 +99,10 @@ def execute_read_only(
     elapsed_ms = (time.perf_counter() - started) * 1000
     truncated = len(rows) > max_rows
     rows = rows[:max_rows]
-    columns = [Column(name=str(d[0]), type=_column_type(database, d, rows, i))
-               for i, d in enumerate(description)]
+    columns = [
+        Column(name=str(d[0]), type=_column_type(database, d, rows, i))
+        for i, d in enumerate(description)
+    ]
     return QueryResult(
         columns=columns,
         rows=[[json_safe(v) for v in row] for row in rows],
@@ -105,12 +115,16 @@ def execute_read_only(
     )
 
 
-def _execution_error(database: Database, exc: Exception, sql: str, timeout_s: float,
-                     cancel: threading.Event | None) -> SqlsageError:
+def _execution_error(
+    database: Database, exc: Exception, sql: str, timeout_s: float, cancel: threading.Event | None
+) -> SqlsageError:
     if database.driver.is_timeout(exc):
         if cancel is not None and cancel.is_set():
-            return SqlsageError(CANCELLED, f"The query on '{database.name}' was cancelled and "
-                                "stopped on the server.", sql=sql)
+            return SqlsageError(
+                CANCELLED,
+                f"The query on '{database.name}' was cancelled and stopped on the server.",
+                sql=sql,
+            )
         return SqlsageError(
             TIMEOUT,
             f"The query on '{database.name}' ran past its {timeout_s:g} s limit and was stopped.",
@@ -127,24 +141,67 @@ def _is_connection_error(exc: Exception) -> bool:
     name = type(exc).__name__
     text = str(exc).lower()
     return name in ("OperationalError", "InterfaceError") and any(
-        marker in text for marker in ("connection", "server closed", "lost", "gone away",
-                                      "can't connect", "terminating")
+        marker in text
+        for marker in (
+            "connection",
+            "server closed",
+            "lost",
+            "gone away",
+            "can't connect",
+            "terminating",
+        )
     )
 
 
 # PostgreSQL type OIDs and MySQL field type codes -> normalized column types.
 _PG_TYPES = {
-    16: "boolean", 20: "integer", 21: "integer", 23: "integer", 26: "integer",
-    700: "number", 701: "number", 1700: "number", 790: "number",
-    25: "text", 1042: "text", 1043: "text", 19: "text", 18: "text",
-    1082: "date", 1114: "datetime", 1184: "datetime", 1083: "time", 1266: "time",
-    17: "bytes", 114: "json", 3802: "json", 2950: "text",
+    16: "boolean",
+    20: "integer",
+    21: "integer",
+    23: "integer",
+    26: "integer",
+    700: "number",
+    701: "number",
+    1700: "number",
+    790: "number",
+    25: "text",
+    1042: "text",
+    1043: "text",
+    19: "text",
+    18: "text",
+    1082: "date",
+    1114: "datetime",
+    1184: "datetime",
+    1083: "time",
+    1266: "time",
+    17: "bytes",
+    114: "json",
+    3802: "json",
+    2950: "text",
 }
 _MYSQL_TYPES = {
-    0: "number", 246: "number", 4: "number", 5: "number", 1: "integer", 2: "integer",
-    3: "integer", 8: "integer", 9: "integer", 13: "integer", 16: "integer",
-    10: "date", 14: "date", 7: "datetime", 12: "datetime", 11: "time", 245: "json",
-    15: "text", 253: "text", 254: "text", 247: "text", 248: "text",
+    0: "number",
+    246: "number",
+    4: "number",
+    5: "number",
+    1: "integer",
+    2: "integer",
+    3: "integer",
+    8: "integer",
+    9: "integer",
+    13: "integer",
+    16: "integer",
+    10: "date",
+    14: "date",
+    7: "datetime",
+    12: "datetime",
+    11: "time",
+    245: "json",
+    15: "text",
+    253: "text",
+    254: "text",
+    247: "text",
+    248: "text",
 }
 
 

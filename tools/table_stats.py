@@ -48,7 +48,9 @@ def row_estimate(database: Database, table: str, timeout_s: float) -> int | None
     return int(rows[0][0]) if rows else None
 
 
-def sample_values(database: Database, table: str, column: str, timeout_s: float) -> list[str] | None:
+def sample_values(
+    database: Database, table: str, column: str, timeout_s: float
+) -> list[str] | None:
     """Most frequent values of a low-cardinality text column (None if it has many values)."""
     col = _quote(database, column)
     sql = (

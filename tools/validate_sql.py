@@ -93,8 +93,9 @@ class RuleContext:
     limit: int | None = None
     limit_applied: bool = False
 
-    def error(self, code: str, message: str, node: exp.Expression | None = None,
-              hint: str | None = None) -> SqlsageError:
+    def error(
+        self, code: str, message: str, node: exp.Expression | None = None, hint: str | None = None
+    ) -> SqlsageError:
         """An error that points at the node's position in the SQL."""
         line, col = _position(self.sql, node)
         return SqlsageError(code, message, hint=hint, sql=self.sql, line=line, col=col)
@@ -120,28 +121,44 @@ def _position(sql: str, node: exp.Expression | None) -> tuple[int | None, int | 
 def parse_single(sql: str, ctx: RuleContext, read: str) -> exp.Expression:
     """Parse the text; reject empty input, several statements and unparseable SQL."""
     if not sql.strip():
-        raise Rejected(SqlsageError(EMPTY_SQL, "The SQL is empty.",
-                                    hint="Send one SELECT statement."))
+        raise Rejected(
+            SqlsageError(EMPTY_SQL, "The SQL is empty.", hint="Send one SELECT statement.")
+        )
     if len(sql) > MAX_SQL_CHARS:
-        raise Rejected(SqlsageError(
-            INVALID_ARGUMENT, f"The SQL is {len(sql):,} characters; the limit is "
-            f"{MAX_SQL_CHARS:,}.", hint="Send a shorter query."))
+        raise Rejected(
+            SqlsageError(
+                INVALID_ARGUMENT,
+                f"The SQL is {len(sql):,} characters; the limit is {MAX_SQL_CHARS:,}.",
+                hint="Send a shorter query.",
+            )
+        )
     try:
-        statements = [s for s in sqlglot.parse(sql, read=read)
-                      if s is not None and not isinstance(s, exp.Semicolon)]
+        statements = [
+            s
+            for s in sqlglot.parse(sql, read=read)
+            if s is not None and not isinstance(s, exp.Semicolon)
+        ]
     except (ParseError, TokenError) as exc:
         raise Rejected(_parse_failure(sql, exc, read)) from None
     if not statements:
-        raise Rejected(SqlsageError(EMPTY_SQL, "The SQL has no statement (only comments?).",
-                                    hint="Send one SELECT statement.", sql=sql))
+        raise Rejected(
+            SqlsageError(
+                EMPTY_SQL,
+                "The SQL has no statement (only comments?).",
+                hint="Send one SELECT statement.",
+                sql=sql,
+            )
+        )
     if len(statements) > 1:
         kinds = ", ".join(_statement_kind(s) for s in statements)
-        raise Rejected(ctx.error(
-            MULTIPLE_STATEMENTS,
-            f"Expected exactly one statement, got {len(statements)} ({kinds}).",
-            statements[1],
-            hint="Send a single SELECT; split the work into separate calls.",
-        ))
+        raise Rejected(
+            ctx.error(
+                MULTIPLE_STATEMENTS,
+                f"Expected exactly one statement, got {len(statements)} ({kinds}).",
+                statements[1],
+                hint="Send a single SELECT; split the work into separate calls.",
+            )
+        )
     return statements[0]
 
 
@@ -158,7 +175,8 @@ def _parse_failure(sql: str, exc: ParseError | TokenError, read: str) -> Sqlsage
             NOT_READ_ONLY,
             f"'{first_word or 'INTO OUTFILE'}' statements are not allowed: only SELECT, WITH, "
             "VALUES and UNION/INTERSECT/EXCEPT may run.",
-            hint="Rewrite it as a read-only SELECT.", sql=sql,
+            hint="Rewrite it as a read-only SELECT.",
+            sql=sql,
         )
     details = exc.errors[0] if isinstance(exc, ParseError) and exc.errors else {}
     message = _TOKEN_REPR.sub(r"'\1'", str(details.get("description") or exc).split("\n")[0])
@@ -168,7 +186,9 @@ def _parse_failure(sql: str, exc: ParseError | TokenError, read: str) -> Sqlsage
         PARSE_ERROR,
         f"Cannot parse the SQL as {read}{near}: {message}",
         hint="Check the syntax at that position (quotes, commas, parentheses).",
-        sql=sql, line=details.get("line"), col=details.get("col"),
+        sql=sql,
+        line=details.get("line"),
+        col=details.get("col"),
     )
 
 
@@ -185,21 +205,28 @@ def read_only(expression: exp.Expression, ctx: RuleContext) -> exp.Expression:
     """Only queries at the root, and nothing that writes or locks at any depth."""
     if not isinstance(expression, QUERY_ROOTS):
         kind = _statement_kind(expression)
-        raise Rejected(ctx.error(
-            NOT_READ_ONLY,
-            f"'{kind}' statements are not allowed: only SELECT, WITH, VALUES and "
-            "UNION/INTERSECT/EXCEPT may run.",
-            expression, hint="Rewrite it as a read-only SELECT.",
-        ))
+        raise Rejected(
+            ctx.error(
+                NOT_READ_ONLY,
+                f"'{kind}' statements are not allowed: only SELECT, WITH, VALUES and "
+                "UNION/INTERSECT/EXCEPT may run.",
+                expression,
+                hint="Rewrite it as a read-only SELECT.",
+            )
+        )
     for node in expression.walk():
         if isinstance(node, WRITE_NODES):
             what = {"Into": "SELECT ... INTO", "Lock": "FOR UPDATE/SHARE locking"}.get(
-                type(node).__name__, _statement_kind(node))
-            raise Rejected(ctx.error(
-                NOT_READ_ONLY,
-                f"'{what}' is not allowed anywhere in a query (read-only access).",
-                node, hint="Remove it; a plain SELECT returns the rows.",
-            ))
+                type(node).__name__, _statement_kind(node)
+            )
+            raise Rejected(
+                ctx.error(
+                    NOT_READ_ONLY,
+                    f"'{what}' is not allowed anywhere in a query (read-only access).",
+                    node,
+                    hint="Remove it; a plain SELECT returns the rows.",
+                )
+            )
     return expression
 
 
@@ -209,12 +236,15 @@ def denied_functions(expression: exp.Expression, ctx: RuleContext) -> exp.Expres
     for node in expression.find_all(exp.Func):
         name = function_name(node)
         if is_denied(name):
-            raise Rejected(ctx.error(
-                DENIED_FUNCTION,
-                f"Function '{name}' is not allowed: it reaches files, the network, sleeps, "
-                "runs other SQL or administers the server.",
-                node, hint="Remove it; only plain query functions may be used.",
-            ))
+            raise Rejected(
+                ctx.error(
+                    DENIED_FUNCTION,
+                    f"Function '{name}' is not allowed: it reaches files, the network, sleeps, "
+                    "runs other SQL or administers the server.",
+                    node,
+                    hint="Remove it; only plain query functions may be used.",
+                )
+            )
     return expression
 
 
@@ -284,9 +314,10 @@ def _named_selects(query: exp.Expression) -> list[str] | None:
     if not isinstance(query, exp.Query):
         return None
     select = query if isinstance(query, exp.Select) else query.find(exp.Select)
-    if select is None or any(isinstance(p, exp.Star) or (isinstance(p, exp.Column)
-                                                         and isinstance(p.this, exp.Star))
-                             for p in select.expressions):
+    if select is None or any(
+        isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+        for p in select.expressions
+    ):
         return None
     return list(query.named_selects)
 
@@ -307,17 +338,24 @@ def _unknown_table(ctx: RuleContext, table: exp.Table, catalog: SchemaCatalog) -
     by_lower = {n.lower(): n for n in names}
     hint = f"Did you mean '{by_lower[close[0]]}'? " if close else ""
     shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
-    return ctx.error(UNKNOWN_TABLE, f"Table '{wanted}' does not exist.", table,
-                     hint=hint + f"Known tables: {shown}.")
+    return ctx.error(
+        UNKNOWN_TABLE,
+        f"Table '{wanted}' does not exist.",
+        table,
+        hint=hint + f"Known tables: {shown}.",
+    )
 
 
 def _check_column(column: exp.Column, sources: _Sources, ctx: RuleContext) -> SqlsageError | None:
     if isinstance(column.this, exp.Star):
         qualifier = column.table.lower()
         if qualifier and qualifier not in sources.by_alias:
-            return ctx.error(UNKNOWN_TABLE, f"Table or alias '{column.table}' is not in the "
-                             "FROM clause.", column, hint="Qualify with a table or alias the "
-                             "query reads from.")
+            return ctx.error(
+                UNKNOWN_TABLE,
+                f"Table or alias '{column.table}' is not in the FROM clause.",
+                column,
+                hint="Qualify with a table or alias the query reads from.",
+            )
         return None
     name = column.name
     lowered = name.lower()
@@ -325,9 +363,12 @@ def _check_column(column: exp.Column, sources: _Sources, ctx: RuleContext) -> Sq
     if qualifier:
         source = sources.by_alias.get(qualifier.lower())
         if source is None and qualifier.lower() not in sources.by_alias:
-            return ctx.error(UNKNOWN_TABLE, f"Table or alias '{qualifier}' is not in the FROM "
-                             "clause.", column, hint="Use one of: " +
-                             ", ".join(sorted(k for k in sources.by_alias)) + ".")
+            return ctx.error(
+                UNKNOWN_TABLE,
+                f"Table or alias '{qualifier}' is not in the FROM clause.",
+                column,
+                hint="Use one of: " + ", ".join(sorted(k for k in sources.by_alias)) + ".",
+            )
         if isinstance(source, list):
             if lowered not in {s.lower() for s in source}:
                 return _unknown_column(ctx, column, source, qualifier)
@@ -359,15 +400,21 @@ def _check_column(column: exp.Column, sources: _Sources, ctx: RuleContext) -> Sq
     return _unknown_column(ctx, column, candidates, where)
 
 
-def _unknown_column(ctx: RuleContext, column: exp.Column, candidates: list[str],
-                    where: str) -> SqlsageError:
-    close = difflib.get_close_matches(column.name.lower(), [c.lower() for c in candidates], n=1,
-                                      cutoff=0.6)
+def _unknown_column(
+    ctx: RuleContext, column: exp.Column, candidates: list[str], where: str
+) -> SqlsageError:
+    close = difflib.get_close_matches(
+        column.name.lower(), [c.lower() for c in candidates], n=1, cutoff=0.6
+    )
     by_lower = {c.lower(): c for c in candidates}
-    hint = f"Did you mean '{by_lower[close[0]]}'?" if close else (
-        "Columns there: " + ", ".join(candidates[:40]) + ".")
-    return ctx.error(UNKNOWN_COLUMN, f"Column '{column.name}' not found in table '{where}'.",
-                     column, hint=hint)
+    hint = (
+        f"Did you mean '{by_lower[close[0]]}'?"
+        if close
+        else ("Columns there: " + ", ".join(candidates[:40]) + ".")
+    )
+    return ctx.error(
+        UNKNOWN_COLUMN, f"Column '{column.name}' not found in table '{where}'.", column, hint=hint
+    )
 
 
 def _is_sqlite(ctx: RuleContext) -> bool:
@@ -412,14 +459,21 @@ def hide_excluded_columns(expression: exp.Expression, ctx: RuleContext) -> exp.E
         select.set("expressions", projections)
     for column in expression.find_all(exp.Column):
         if isinstance(column.this, exp.Star):
-            raise Rejected(ctx.error(
-                UNKNOWN_COLUMN, f"'{column.sql()}' cannot be used here: some columns of this "
-                "table are not exposed.", column, hint="Name the columns you need."))
+            raise Rejected(
+                ctx.error(
+                    UNKNOWN_COLUMN,
+                    f"'{column.sql()}' cannot be used here: some columns of this "
+                    "table are not exposed.",
+                    column,
+                    hint="Name the columns you need.",
+                )
+            )
     return expression
 
 
-def _select_sources(select: exp.Select,
-                    catalog: SchemaCatalog) -> list[tuple[str, TableInfo | None]]:
+def _select_sources(
+    select: exp.Select, catalog: SchemaCatalog
+) -> list[tuple[str, TableInfo | None]]:
     found: list[tuple[str, TableInfo | None]] = []
     from_ = select.args.get("from_") or select.args.get("from")
     nodes = [from_.this] if from_ is not None else []
@@ -475,8 +529,13 @@ def _literal_int(node: exp.Expression | None) -> int | None:
     return None
 
 
-RULES: tuple[Rule, ...] = (read_only, denied_functions, known_objects, hide_excluded_columns,
-                           enforce_limit)
+RULES: tuple[Rule, ...] = (
+    read_only,
+    denied_functions,
+    known_objects,
+    hide_excluded_columns,
+    enforce_limit,
+)
 
 
 def validate_sql(
@@ -498,22 +557,38 @@ def validate_sql(
             expression = rule(expression, ctx)
         normalized = expression.sql(dialect=dialect)
     except Rejected as rejected:
-        return ValidationResult(valid=False, sql=sql, dialect=dialect, tables=ctx.tables,
-                                errors=[e.info() for e in rejected.errors])
-    result = ValidationResult(valid=True, sql=normalized, dialect=dialect, tables=ctx.tables,
-                              limit=ctx.limit, limit_applied=ctx.limit_applied)
+        return ValidationResult(
+            valid=False,
+            sql=sql,
+            dialect=dialect,
+            tables=ctx.tables,
+            errors=[e.info() for e in rejected.errors],
+        )
+    result = ValidationResult(
+        valid=True,
+        sql=normalized,
+        dialect=dialect,
+        tables=ctx.tables,
+        limit=ctx.limit,
+        limit_applied=ctx.limit_applied,
+    )
     result._expression = expression
     return result
 
 
-def validate_for(database: Database, sql: str, *, max_rows: int | None = None,
-                 from_dialect: str | None = None) -> ValidationResult:
+def validate_for(
+    database: Database, sql: str, *, max_rows: int | None = None, from_dialect: str | None = None
+) -> ValidationResult:
     """validate_sql against a registered database's exposed schema and row cap."""
     if from_dialect is not None:
         _check_dialect(from_dialect)
-    return validate_sql(sql, dialect=database.dialect, catalog=database.catalog,
-                        max_rows=max_rows if max_rows is not None else database.config.max_rows,
-                        from_dialect=from_dialect)
+    return validate_sql(
+        sql,
+        dialect=database.dialect,
+        catalog=database.catalog,
+        max_rows=max_rows if max_rows is not None else database.config.max_rows,
+        from_dialect=from_dialect,
+    )
 
 
 def _check_dialect(name: str) -> None:
@@ -523,6 +598,8 @@ def _check_dialect(name: str) -> None:
         Dialect.get_or_raise(name)
     except ValueError:
         raise SqlsageError(
-            INVALID_ARGUMENT, f"Unknown SQL dialect '{name}'.",
+            INVALID_ARGUMENT,
+            f"Unknown SQL dialect '{name}'.",
             hint="Use a sqlglot dialect name such as postgres, mysql, sqlite, tsql, bigquery, "
-            "snowflake, duckdb.") from None
+            "snowflake, duckdb.",
+        ) from None

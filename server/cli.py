@@ -1,0 +1,282 @@
+"""`sqlsage` commands. Heavy modules are imported inside commands to keep start-up fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from tools.errors import (
+    INVALID_ARGUMENT,
+    INVALID_CONFIG,
+    ROW_CAP,
+    UNKNOWN_DATABASE,
+    SqlsageError,
+)
+
+if TYPE_CHECKING:
+    from server.resources import Resources
+    from tools.databases import Database
+
+# Errors in what the user asked for (exit 2) as opposed to a query that failed (exit 1).
+USAGE_CODES = frozenset({INVALID_CONFIG, UNKNOWN_DATABASE, INVALID_ARGUMENT, ROW_CAP})
+
+app = typer.Typer(
+    name="sqlsage",
+    help="Ask a database in plain language; validate and run read-only SQL; chart results.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+sql_app = typer.Typer(help="Validate or run one read-only SQL statement.", no_args_is_help=True)
+db_app = typer.Typer(help="Inspect configured databases.", no_args_is_help=True)
+app.add_typer(sql_app, name="sql")
+app.add_typer(db_app, name="db")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="A configured database name, or (locally) a SQLAlchemy URL."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+SqlArgument = Annotated[str, typer.Argument(help="The SQL; '-' reads it from standard input.")]
+
+
+@dataclass
+class CliState:
+    """Per-invocation state: the --config path and the lazily built resources."""
+
+    config: Path | None = None
+    resources: Resources | None = None
+    json_mode: bool = False
+
+    def get_resources(self) -> Resources:
+        """Settings and databases, built on first use."""
+        if self.resources is None:
+            from server.resources import build_resources
+            from server.settings import load_settings
+
+            self.resources = build_resources(load_settings(self.config))
+        return self.resources
+
+    def database(self, name: str | None) -> Database:
+        """The database for --db: a configured name or, on the local CLI, a URL."""
+        return self.get_resources().database(name, allow_url=True)
+
+
+STATE = CliState()
+
+
+@app.callback()
+def _global(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Path of sqlsage.toml (or SQLSAGE_CONFIG).")
+    ] = None,
+) -> None:
+    STATE.config = config
+
+
+def _read_sql(sql: str) -> str:
+    return sys.stdin.read() if sql == "-" else sql
+
+
+def _emit_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+
+
+def fail(error: SqlsageError, *, exit_code: int | None = None) -> NoReturn:
+    """Print the error (JSON or human) and exit: 2 for usage/config, 1 otherwise."""
+    code = exit_code if exit_code is not None else (2 if error.code in USAGE_CODES else 1)
+    if STATE.json_mode:
+        _emit_json({"error": error.to_dict()})
+    else:
+        from server.cli_output import print_error
+
+        print_error(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def schema(
+    db: DbOption = None,
+    table: Annotated[
+        list[str] | None, typer.Option("--table", "-t", help="Only these tables (repeatable).")
+    ] = None,
+    pattern: Annotated[
+        str | None, typer.Option("--pattern", help="Glob or substring over table names.")
+    ] = None,
+    detail: Annotated[str, typer.Option(help="names, summary or full.")] = "full",
+    limit: Annotated[int, typer.Option(help="Tables per page.")] = 50,
+    offset: Annotated[int, typer.Option(help="First table of the page.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Show tables, columns, keys, comments and sample values."""
+    from tools.schema_lookup import schema_lookup
+
+    STATE.json_mode = as_json
+    try:
+        page = schema_lookup(STATE.database(db), tables=table, pattern=pattern,
+                             detail=detail, limit=limit, offset=offset)  # type: ignore[arg-type]
+    except SqlsageError as error:
+        fail(error)
+    if as_json:
+        _emit_json(page.model_dump())
+    else:
+        from server.cli_output import print_schema
+
+        print_schema(page)
+
+
+@sql_app.command("validate")
+def sql_validate(
+    sql: SqlArgument,
+    db: DbOption = None,
+    from_dialect: Annotated[
+        str | None, typer.Option("--from-dialect", help="Transpile from this sqlglot dialect.")
+    ] = None,
+    max_rows: Annotated[
+        int | None, typer.Option("--max-rows", help="LIMIT to inject (default: the db cap).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a statement is a read-only query over known tables; print the normalized SQL.
+
+    Exit 0 valid, 1 rejected, 2 usage or configuration error."""
+    from tools.run_sql import check_max_rows
+    from tools.validate_sql import validate_for
+
+    STATE.json_mode = as_json
+    try:
+        database = STATE.database(db)
+        result = validate_for(database, _read_sql(sql), max_rows=check_max_rows(database, max_rows),
+                              from_dialect=from_dialect)
+    except SqlsageError as error:
+        fail(error)
+    if as_json:
+        payload = result.model_dump(include={"valid", "sql", "dialect", "tables", "errors"})
+        for error_dict in payload["errors"]:
+            error_dict.pop("sql", None)
+        _emit_json(payload)
+    else:
+        from server.cli_output import print_validation
+
+        print_validation(result)
+    raise typer.Exit(0 if result.valid else 1)
+
+
+@sql_app.command("run")
+def sql_run(
+    sql: SqlArgument,
+    db: DbOption = None,
+    max_rows: Annotated[int | None, typer.Option("--max-rows", help="Row cap.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate and run one read-only query. Exit 0 ok, 1 rejected or failed."""
+    from tools.run_sql import run_sql
+
+    STATE.json_mode = as_json
+    try:
+        result = run_sql(STATE.database(db), _read_sql(sql), max_rows=max_rows, timeout_s=timeout)
+    except SqlsageError as error:
+        fail(error)
+    if as_json:
+        _emit_json(result.model_dump(include={"columns", "rows", "row_count", "truncated",
+                                              "elapsed_ms", "sql"}))
+    else:
+        from server.cli_output import print_result
+
+        print_result(result)
+
+
+@app.command()
+def chart(
+    sql: SqlArgument,
+    db: DbOption = None,
+    chart_type: Annotated[
+        str, typer.Option("--type", help="auto, bar, line, scatter, pie or table.")
+    ] = "auto",
+    x: Annotated[str | None, typer.Option(help="Field on the x axis.")] = None,
+    y: Annotated[str | None, typer.Option(help="Field on the y axis.")] = None,
+    color: Annotated[str | None, typer.Option(help="Field for color/series.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write FILE.svg, FILE.png or FILE.json.")
+    ] = None,
+    max_rows: Annotated[int | None, typer.Option("--max-rows", help="Row cap.")] = None,
+) -> None:
+    """Run a query and chart it (Vega-Lite); print the spec or write SVG/PNG/JSON."""
+    from tools.build_chart import build_chart, write_chart
+    from tools.run_sql import run_sql
+
+    try:
+        result = run_sql(STATE.database(db), _read_sql(sql), max_rows=max_rows)
+        spec = build_chart(result, chart_type=chart_type, x=x, y=y, color=color)
+        if out is None:
+            _emit_json(spec.spec)
+            return
+        written = write_chart(spec, out)
+    except SqlsageError as error:
+        fail(error)
+    typer.echo(f"{spec.type} chart ({spec.reason}) written to {written}")
+
+
+@db_app.command("check")
+def db_check(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Connect; report dialect, version, tables, read-only enforcement and write rights."""
+    from tools.db_check import check_database
+
+    STATE.json_mode = as_json
+    try:
+        report = check_database(STATE.database(db))
+    except SqlsageError as error:
+        fail(error)
+    if as_json:
+        _emit_json(report.model_dump())
+    else:
+        from server.cli_output import print_check
+
+        print_check(report)
+
+
+@db_app.command("list")
+def db_list(as_json: JsonOption = False) -> None:
+    """List configured databases (passwords masked)."""
+    STATE.json_mode = as_json
+    try:
+        resources = STATE.get_resources()
+    except SqlsageError as error:
+        fail(error)
+    rows = [{"name": n, "dialect": resources.databases.get(n).dialect,
+             "url": resources.databases.get(n).masked_url,
+             "description": resources.databases.get(n).config.description}
+            for n in resources.databases.names()]
+    if as_json:
+        _emit_json(rows)
+    else:
+        for row in rows:
+            typer.echo(f"{row['name']:<16} {row['dialect']:<10} {row['url']}")
+
+
+@app.command()
+def demo(db: DbOption = None) -> None:
+    """The main job on embedded defaults: schema, then a question's SQL validated, run, charted."""
+    from server.demo import run_demo
+
+    try:
+        run_demo(STATE.get_resources(), STATE.database(db))
+    except SqlsageError as error:
+        fail(error)
+
+
+def main() -> None:
+    """Console entry point: never a traceback for a user error."""
+    try:
+        app()
+    except SqlsageError as error:  # pragma: no cover - commands catch their own
+        fail(error)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)

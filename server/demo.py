@@ -1,0 +1,58 @@
+"""`make demo` for now: the sample schema, then one question's SQL validated, run and charted.
+
+The agent issue turns this into the chat server; the steps shown here are the same tools.
+"""
+
+from __future__ import annotations
+
+from server.resources import Resources
+from tools.databases import Database
+
+DEMO_QUESTION = "Revenue by product category in 2024"
+DEMO_SQL = """
+SELECT c.name AS category,
+       ROUND(SUM(oi.quantity * oi.unit_price * (1 - oi.discount)), 2) AS revenue
+FROM order_items AS oi
+JOIN orders AS o ON o.order_id = oi.order_id
+JOIN products AS p ON p.product_id = oi.product_id
+JOIN categories AS c ON c.category_id = p.category_id
+WHERE o.status <> 'cancelled' AND o.order_date BETWEEN '2024-01-01' AND '2024-12-31'
+GROUP BY c.name
+ORDER BY revenue DESC
+"""
+
+
+def run_demo(resources: Resources, database: Database) -> None:
+    """Print schema, validation, rows and where the chart was written."""
+    from rich.console import Console
+    from rich.rule import Rule
+
+    from server.cli_output import print_check, print_result, print_schema, print_validation
+    from tools.build_chart import build_chart, write_chart
+    from tools.db_check import check_database
+    from tools.run_sql import run_sql
+    from tools.schema_lookup import schema_lookup
+    from tools.validate_sql import validate_for
+
+    console = Console(highlight=False)
+    console.print(Rule(f"1. Database '{database.name}'"))
+    print_check(check_database(database))
+    console.print(Rule("2. schema_lookup"))
+    print_schema(schema_lookup(database, detail="summary"))
+    if database.name != "sample":
+        return
+    console.print(Rule(f"3. validate_sql  (question: {DEMO_QUESTION!r})"))
+    print_validation(validate_for(database, DEMO_SQL))
+    console.print(Rule("4. run_sql (read-only connection, time limit, row cap)"))
+    result = run_sql(database, DEMO_SQL)
+    print_result(result)
+    console.print(Rule("5. build_chart"))
+    chart = build_chart(result, title=DEMO_QUESTION)
+    out_dir = resources.settings.data_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    svg = write_chart(chart, out_dir / "demo-chart.svg")
+    spec = write_chart(chart, out_dir / "demo-chart.vl.json")
+    console.print(f"{chart.type} chart: {chart.reason}")
+    console.print(f"Chart written to {svg} (Vega-Lite spec: {spec})")
+    console.print("\nTry: .venv/bin/sqlsage sql run \"SELECT segment, COUNT(*) FROM customers "
+                  "GROUP BY segment\"")

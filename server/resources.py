@@ -1,0 +1,70 @@
+"""build_resources: the ONLY place shared resources are built (CLI, HTTP, MCP and evals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.settings import DEFAULT_DB_FROM_URL, SAMPLE_DB, DatabaseSettings, Settings
+from tools.databases import Database, DatabaseConfig, DatabaseRegistry, looks_like_url
+
+CLI_URL_DB = "cli"
+
+
+@dataclass
+class Resources:
+    """Everything long-lived that the faces share, built once and passed in."""
+
+    settings: Settings
+    databases: DatabaseRegistry
+
+    def database(self, name: str | None = None, *, allow_url: bool = False) -> Database:
+        """A configured database by name (default when None); URLs only where allowed."""
+        if name and allow_url and looks_like_url(name):
+            return self.databases.register(DatabaseConfig(name=CLI_URL_DB, url=name))
+        return self.databases.get(name or self.settings.default_db())
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.databases.close()
+
+
+def database_config(name: str, db: DatabaseSettings) -> DatabaseConfig:
+    """A DatabaseConfig from its settings table."""
+    return DatabaseConfig(
+        name=name,
+        url=db.url,
+        description=db.description,
+        max_rows=db.max_rows,
+        timeout_s=db.timeout_s,
+        schemas=tuple(db.schemas) if db.schemas else None,
+        include_tables=tuple(db.include_tables) if db.include_tables is not None else None,
+        exclude_tables=tuple(db.exclude_tables),
+        exclude_columns=tuple(db.exclude_columns),
+        comments_file=db.comments_file,
+    )
+
+
+def build_resources(settings: Settings) -> Resources:
+    """Databases (the bundled sample unless configured otherwise); later: index, memory, model."""
+    registry = DatabaseRegistry()
+    for name, db in settings.databases.items():
+        registry.register(database_config(name, db))
+    if settings.database_url:
+        registry.register(DatabaseConfig(name=DEFAULT_DB_FROM_URL, url=settings.database_url))
+    if SAMPLE_DB not in settings.databases:
+        registry.register(sample_config(settings.data_dir))
+    return Resources(settings=settings, databases=registry)
+
+
+def sample_config(data_dir: Path) -> DatabaseConfig:
+    """The bundled sample database, generated into the data directory on first use."""
+    from server.sample_db import ensure_sample_db
+
+    path = ensure_sample_db(Path(data_dir))
+    return DatabaseConfig(
+        name=SAMPLE_DB,
+        url=f"sqlite:///{path.resolve()}",
+        description="Bundled sample: a small company's sales (customers, products, orders, "
+        "order lines, returns, employees, regions) over 2022-2024.",
+    )
