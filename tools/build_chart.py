@@ -86,17 +86,21 @@ def _resolve(kind: str, columns: list[ChartColumn], given: _Plan, *, strict: boo
         key=lambda c: -c.distinct,
     )
     if kind == "table":
-        return _Plan("table", x, y, color)
+        return _Plan("table")
     if kind == "scatter":
         x = x or _first(columns, "measure", y)
         y = y or _first(columns, "measure", x)
         if x is None or y is None or x.role != "measure":
             raise _NoFit("it needs two numeric columns for x and y")
     else:
-        if x is None and kind == "line":
-            x = _first(columns, "temporal") or (None if strict else cats[0] if cats else None)
-        elif x is None:
-            x = cats[0] if cats else None if strict else _first(columns, "temporal")
+        if x is None:
+            prefer = [_first(columns, "temporal"), cats[0] if cats else None]
+            candidates = prefer if kind == "line" else prefer[::-1]
+            if strict:  # auto draws lines over time and bars over labels only
+                candidates = candidates[:1]
+            elif len([c for c in columns if c.role == "measure"]) >= 2:
+                candidates.append(_first(columns, "measure", y))  # e.g. rating vs count
+            x = next((c for c in candidates if c is not None), None)
         if x is None:
             want = "date" if kind == "line" else "category (text)"
             raise _NoFit(f"it needs a {want} column for x")
@@ -111,14 +115,13 @@ def _resolve(kind: str, columns: list[ChartColumn], given: _Plan, *, strict: boo
         series = [c for c in cats if c not in placed and c.distinct <= MAX_SERIES]
         color = min(series, key=lambda c: c.distinct) if series else None
     plan = _Plan(kind, x, y, color)
-    for col in columns:
-        if col in (x, y, color):
-            continue
+    rest = [c for c in columns if c not in (x, y, color)]
+    for col in rest:
         if strict and kind in ("line", "bar") and col.role != "measure":
             # A second label column would put several unlabelled values at one x.
             raise _NoFit(f"{col.describe()} would split the {kind}s into unlabelled groups")
-        if col.role == "measure":
-            plan.notes.append(f"'{col.name}' is not plotted")
+    if rest:
+        plan.notes.append("not plotted: " + ", ".join(f"'{c.name}'" for c in rest))
     return plan
 
 
@@ -186,6 +189,8 @@ def _reason(plan: _Plan, asked: bool) -> str:
         text = f"Scatter plot of '{x}' against '{y}'" + (f", coloured by '{c}'" if c else "")
     elif plan.kind == "pie":
         text = f"Pie chart of '{y}' per '{x}'"
+    elif plan.kind == "number":
+        text = f"A single number: one row with one numeric column '{y}'"
     else:
         text = "Table" + (f": {plan.why}" if plan.why else "")
     text += " (as asked)" if asked else ""
@@ -235,7 +240,6 @@ def build_chart(
         plan = _Plan("number", y=col)
         spec = text_spec("—", humanize(col.name), col if data[0][col.name] is not None else None)
         spec["data"] = {"values": data}
-        reason = f"A single number: one row with one numeric column '{col.name}'."
     else:
         if asked:
             try:
@@ -263,8 +267,6 @@ def build_chart(
             spec["data"] = {"values": data}
     if result.truncated:
         plan.notes.append(f"the query result itself was cut at {result.row_count} rows")
-    if plan.kind != "number":
-        reason = _reason(plan, asked)
     if title:
         spec["title"] = title
     spec = {"$schema": SCHEMA, **spec}
@@ -275,7 +277,7 @@ def build_chart(
         color=plan.color.name if plan.color else None,
         spec=spec,
         title=title,
-        reason=reason,
+        reason=_reason(plan, asked),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -137,6 +138,15 @@ def temporal_value(value: Any, unit: str) -> Any:
     return stamp.isoformat() + "Z"
 
 
+def _float(text: str) -> float | bool | None:
+    """A numeric string as a float, None for NaN/inf (not JSON), False if not a number."""
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return number if math.isfinite(number) else None
+
+
 def _numbers(col_type: str, values: list[Any]) -> list[float] | None:
     """The values as floats when the column is numeric, else None."""
     if col_type not in ("integer", "number", "unknown"):
@@ -148,10 +158,11 @@ def _numbers(col_type: str, values: list[Any]) -> list[float] | None:
         if isinstance(value, int | float):
             out.append(float(value))
         elif isinstance(value, str) and col_type != "unknown":
-            try:  # exact decimals may arrive as strings
-                out.append(float(value))
-            except ValueError:
+            number = _float(value)  # exact decimals and NaN arrive as strings
+            if number is False:
                 return None
+            if number is not None:
+                out.append(number)
         else:
             return None
     if col_type == "unknown" and not out:
@@ -224,7 +235,8 @@ def records(result: QueryResult, columns: list[ChartColumn]) -> list[dict[str, A
             if col.role == "temporal":
                 value = temporal_value(value, col.unit)
             elif col.role == "measure" and isinstance(value, str):
-                value = float(value)
+                number = _float(value)
+                value = number if isinstance(number, float) else None
             record[col.name] = value
         out.append(record)
     return out

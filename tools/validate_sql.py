@@ -499,15 +499,15 @@ def enforce_limit(expression: exp.Expression, ctx: RuleContext) -> exp.Expressio
     if cap is None:
         return expression
     limit = expression.args.get("limit")
-    fetch = expression.args.get("fetch") if isinstance(expression, exp.Select) else None
-    current = _literal_int(limit.expression if isinstance(limit, exp.Limit) else None)
-    if fetch is not None:
-        current = _literal_int(fetch.args.get("count"))
-        if current is not None and current <= cap:
-            ctx.limit = current
-            return expression
-        expression.set("fetch", None)
-    elif limit is not None:
+    current: int | None = None
+    if isinstance(limit, exp.Fetch):  # FETCH FIRST n ROWS ONLY
+        options = limit.args.get("limit_options")
+        exotic = options is not None and (options.args.get("percent") or
+                                          options.args.get("with_ties"))
+        current = None if exotic else _literal_int(limit.args.get("count"))
+    elif isinstance(limit, exp.Limit):
+        current = _literal_int(limit.expression)
+    if limit is not None:
         if current is not None and current <= cap:
             ctx.limit = current
             return expression

@@ -1,0 +1,58 @@
+"""Session fixtures for the real databases; the helpers behind them live in service_dbs.py."""
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from service_dbs import (
+    mariadb_available,
+    mariadb_chinook,
+    postgres_available,
+    postgres_chinook,
+    require_or_skip,
+    require_shared_data,
+)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data beside the checkout (Spider, BIRD, Chinook)."""
+    return require_shared_data()
+
+
+@pytest.fixture(scope="session")
+def pg_chinook() -> dict[str, Any]:
+    """Chinook on PostgreSQL: admin_url, ro_url (role sqlsage_ro) and the table names."""
+    require_or_skip(postgres_available(), "PostgreSQL")
+    require_shared_data()
+    return postgres_chinook()
+
+
+@pytest.fixture(scope="session")
+def maria_chinook() -> dict[str, Any]:
+    """Chinook on MariaDB: admin_url, ro_url (user sqlsage_ro) and the table names."""
+    require_or_skip(mariadb_available(), "MariaDB")
+    require_shared_data()
+    return mariadb_chinook()
+
+
+@pytest.fixture(scope="session")
+def sample_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample database, generated once for the session."""
+    from server.sample_db import ensure_sample_db
+
+    return ensure_sample_db(tmp_path_factory.mktemp("sample-data"))
+
+
+@pytest.fixture(scope="session")
+def sample_db(sample_path: Path) -> Any:
+    """A read-only Database over the sample (shared by tests that only read)."""
+    from tools.databases import Database, DatabaseConfig
+
+    database = Database(DatabaseConfig(name="sample", url=f"sqlite:///{sample_path}"))
+    yield database
+    database.dispose()
