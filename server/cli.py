@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -43,6 +44,14 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 SqlArgument = Annotated[str, typer.Argument(help="The SQL; '-' reads it from standard input.")]
+
+
+class DetailChoice(StrEnum):
+    """How much schema_lookup says per table."""
+
+    names = "names"
+    summary = "summary"
+    full = "full"
 
 
 @dataclass
@@ -108,7 +117,9 @@ def schema(
     pattern: Annotated[
         str | None, typer.Option("--pattern", help="Glob or substring over table names.")
     ] = None,
-    detail: Annotated[str, typer.Option(help="names, summary or full.")] = "full",
+    detail: Annotated[
+        DetailChoice, typer.Option(help="names, summary or full.", case_sensitive=False)
+    ] = DetailChoice.full,
     limit: Annotated[int, typer.Option(help="Tables per page.")] = 50,
     offset: Annotated[int, typer.Option(help="First table of the page.")] = 0,
     as_json: JsonOption = False,
@@ -118,8 +129,14 @@ def schema(
 
     STATE.json_mode = as_json
     try:
-        page = schema_lookup(STATE.database(db), tables=table, pattern=pattern,
-                             detail=detail, limit=limit, offset=offset)  # type: ignore[arg-type]
+        page = schema_lookup(
+            STATE.database(db),
+            tables=table,
+            pattern=pattern,
+            detail=detail.value,
+            limit=limit,
+            offset=offset,
+        )
     except SqlsageError as error:
         fail(error)
     if as_json:
@@ -151,8 +168,12 @@ def sql_validate(
     STATE.json_mode = as_json
     try:
         database = STATE.database(db)
-        result = validate_for(database, _read_sql(sql), max_rows=check_max_rows(database, max_rows),
-                              from_dialect=from_dialect)
+        result = validate_for(
+            database,
+            _read_sql(sql),
+            max_rows=check_max_rows(database, max_rows),
+            from_dialect=from_dialect,
+        )
     except SqlsageError as error:
         fail(error)
     if as_json:
@@ -184,8 +205,11 @@ def sql_run(
     except SqlsageError as error:
         fail(error)
     if as_json:
-        _emit_json(result.model_dump(include={"columns", "rows", "row_count", "truncated",
-                                              "elapsed_ms", "sql"}))
+        _emit_json(
+            result.model_dump(
+                include={"columns", "rows", "row_count", "truncated", "elapsed_ms", "sql"}
+            )
+        )
     else:
         from server.cli_output import print_result
 
@@ -249,10 +273,15 @@ def db_list(as_json: JsonOption = False) -> None:
         resources = STATE.get_resources()
     except SqlsageError as error:
         fail(error)
-    rows = [{"name": n, "dialect": resources.databases.get(n).dialect,
-             "url": resources.databases.get(n).masked_url,
-             "description": resources.databases.get(n).config.description}
-            for n in resources.databases.names()]
+    rows = [
+        {
+            "name": n,
+            "dialect": resources.databases.get(n).dialect,
+            "url": resources.databases.get(n).masked_url,
+            "description": resources.databases.get(n).config.description,
+        }
+        for n in resources.databases.names()
+    ]
     if as_json:
         _emit_json(rows)
     else:

@@ -22,8 +22,11 @@ err = Console(stderr=True, highlight=False)
 def print_error(error: SqlsageError) -> None:
     """The error code, message, position and hint on stderr."""
     where = f" (line {error.line}, col {error.col})" if error.line is not None else ""
-    err.print(f"[bold red]Error[/] [red]{error.code}[/]{where}: {error.message}", markup=True,
-              soft_wrap=True)
+    err.print(
+        f"[bold red]Error[/] [red]{error.code}[/]{where}: {error.message}",
+        markup=True,
+        soft_wrap=True,
+    )
     if error.hint:
         err.print(f"[yellow]Hint:[/] {error.hint}", soft_wrap=True)
 
@@ -43,8 +46,9 @@ def print_validation(result: ValidationResult) -> None:
     from tools.errors import SqlsageError
 
     for info in result.errors:
-        print_error(SqlsageError(info.code, info.message, hint=info.hint, line=info.line,
-                                 col=info.col))
+        print_error(
+            SqlsageError(info.code, info.message, hint=info.hint, line=info.line, col=info.col)
+        )
 
 
 def print_result(result: QueryResult, max_shown: int = 100) -> None:
@@ -70,10 +74,14 @@ def print_check(report: DbCheck) -> None:
     table.add_row("dialect", report.dialect)
     table.add_row("server", report.server_version)
     table.add_row("tables", str(report.table_count))
-    table.add_row("read-only session", "[green]yes[/]" if report.read_only_session else "[red]no[/]")
+    table.add_row(
+        "read-only session", "[green]yes[/]" if report.read_only_session else "[red]no[/]"
+    )
     can = report.login_can_write
-    table.add_row("login could write", "unknown" if can is None else
-                  ("[yellow]yes[/]" if can else "[green]no[/]"))
+    table.add_row(
+        "login could write",
+        "unknown" if can is None else ("[yellow]yes[/]" if can else "[green]no[/]"),
+    )
     out.print(table)
     for warning in report.warnings:
         err.print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)

@@ -54,5 +54,7 @@ def run_demo(resources: Resources, database: Database) -> None:
     spec = write_chart(chart, out_dir / "demo-chart.vl.json")
     console.print(f"{chart.type} chart: {chart.reason}")
     console.print(f"Chart written to {svg} (Vega-Lite spec: {spec})")
-    console.print("\nTry: .venv/bin/sqlsage sql run \"SELECT segment, COUNT(*) FROM customers "
-                  "GROUP BY segment\"")
+    console.print(
+        '\nTry: .venv/bin/sqlsage sql run "SELECT segment, COUNT(*) FROM customers '
+        'GROUP BY segment"'
+    )

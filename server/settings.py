@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from tools.errors import INVALID_CONFIG, SqlsageError
 
 SAMPLE_DB = "sample"
-_FILE_VALUES: ContextVar[dict[str, Any]] = ContextVar("sqlsage_file_values", default={})
+_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("sqlsage_file_values", default=None)
 DEFAULT_DB_FROM_URL = "default"
 
 
@@ -88,10 +88,10 @@ class _FileValues(PydanticBaseSettingsSource):
     """The parsed sqlsage.toml, handed in by load_settings."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return _FILE_VALUES.get().get(field_name), field_name, False
+        return (_FILE_VALUES.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_FILE_VALUES.get())
+        return dict(_FILE_VALUES.get() or {})
 
 
 def config_path(explicit: str | Path | None = None) -> Path | None:
@@ -152,7 +152,7 @@ def _resolve_relative_paths(settings: Settings, base_dir: Path) -> None:
 def _absolute_sqlite_url(url: str, base_dir: Path) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith("sqlite:////"):
-        rest = url[len(prefix):]
+        rest = url[len(prefix) :]
         if rest and not rest.startswith(":memory:") and not rest.startswith("file:"):
             return prefix + str((base_dir / rest).resolve())
     return url

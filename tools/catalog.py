@@ -6,6 +6,7 @@ schema lookup, search and validation alike.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import threading
@@ -163,10 +164,9 @@ class SchemaCatalog:
                 raw_columns = inspector.get_columns(table, schema=schema_arg)
                 pk = inspector.get_pk_constraint(table, schema=schema_arg) or {}
                 fks = inspector.get_foreign_keys(table, schema=schema_arg)
-                try:
-                    table_comment = inspector.get_table_comment(table, schema=schema_arg)
-                except NotImplementedError:
-                    table_comment = {}
+                table_comment: dict[str, Any] = {}
+                with contextlib.suppress(NotImplementedError):
+                    table_comment = dict(inspector.get_table_comment(table, schema=schema_arg))
         except SQLAlchemyError as exc:
             raise self.database.failure(exc) from None
         side = self._comments.get(qualified.lower(), {})
@@ -262,5 +262,5 @@ class SchemaCatalog:
 def _type_name(sa_type: Any) -> str:
     try:
         return str(sa_type.compile()).upper()
-    except Exception:  # noqa: BLE001 - exotic types cannot always compile without a dialect
+    except Exception:  # exotic types cannot always compile without a dialect
         return type(sa_type).__name__.upper()

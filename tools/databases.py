@@ -145,7 +145,7 @@ class Database:
             raw = self.engine.raw_connection()
         except SqlsageError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every driver has its own connect errors
+        except Exception as exc:  # every driver has its own connect errors
             raise self.unreachable(exc) from None
         try:
             yield raw
@@ -171,7 +171,9 @@ class Database:
         """A driver error as the error model: unreachable when the connection failed."""
         from sqlalchemy.exc import DBAPIError, OperationalError
 
-        original = exc.orig if isinstance(exc, DBAPIError) else exc
+        original: BaseException = exc
+        if isinstance(exc, DBAPIError) and exc.orig is not None:
+            original = exc.orig
         if isinstance(exc, OperationalError) and exc.connection_invalidated:
             return self.unreachable(original)
         text = scrub(str(original).strip(), self) or type(original).__name__

@@ -8,6 +8,7 @@ is cancelled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -303,7 +304,7 @@ class MysqlDriver(ReadOnlyDriver):
                 try:
                     cursor.execute(f"SELECT {var}")
                     return bool(cursor.fetchone()[0])
-                except Exception:  # noqa: BLE001 - the variable's name differs by version
+                except Exception:  # the variable's name differs by version
                     continue
             return False
         finally:
@@ -342,10 +343,8 @@ class _Watchdog:
             cancelled = self.cancel is not None and self.cancel.is_set()
             if cancelled or time.monotonic() > self.deadline:
                 self.fired = True
-                try:
+                with contextlib.suppress(Exception):  # best effort; the server limit applies
                     self.driver.cancel(self.raw)
-                except Exception:  # noqa: BLE001 - best effort; the server limit still applies
-                    pass
                 return
 
 

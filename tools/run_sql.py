@@ -94,7 +94,7 @@ def execute_read_only(
                 rows = cursor.fetchmany(max_rows + 1) if description else []
         except SqlsageError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every driver raises its own classes
+        except Exception as exc:  # every driver raises its own classes
             raise _execution_error(database, exc, sql, timeout_s, cancel) from None
     elapsed_ms = (time.perf_counter() - started) * 1000
     truncated = len(rows) > max_rows

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tools.catalog import TableInfo
+from tools.catalog import SchemaCatalog, TableInfo
 from tools.databases import Database
 from tools.errors import INVALID_ARGUMENT, UNKNOWN_TABLE, SqlsageError
 
@@ -80,11 +80,8 @@ def schema_lookup(
 
 
 def _select(
-    all_names: list[str], tables: list[str] | None, pattern: str | None, catalog: object
+    all_names: list[str], tables: list[str] | None, pattern: str | None, catalog: SchemaCatalog
 ) -> list[str]:
-    from tools.catalog import SchemaCatalog
-
-    assert isinstance(catalog, SchemaCatalog)
     names = all_names
     if tables:
         chosen: list[str] = []
@@ -135,7 +132,7 @@ def render_table(table: TableInfo, *, with_samples: bool = True) -> str:
         lines.append(head)
     keyword = "VIEW" if table.kind == "view" else "TABLE"
     lines.append(f"CREATE {keyword} {table.name} (")
-    body: list[str] = []
+    body: list[tuple[str, str]] = []
     for col in table.columns:
         parts = [f"  {col.name} {col.type}"]
         if not col.nullable:
@@ -145,7 +142,7 @@ def render_table(table: TableInfo, *, with_samples: bool = True) -> str:
         note = col.comment or ""
         if with_samples and col.samples:
             note += ("; " if note else "") + "e.g. " + ", ".join(repr(s) for s in col.samples)
-        body.append((" ".join(parts), note))  # type: ignore[arg-type]
+        body.append((" ".join(parts), note))
     constraints: list[str] = []
     if len(table.primary_key) > 1:
         constraints.append(f"  PRIMARY KEY ({', '.join(table.primary_key)})")

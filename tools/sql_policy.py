@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 # The root of an accepted statement.
-QUERY_ROOTS: tuple[type[exp.Expression], ...] = (
+QUERY_ROOTS: tuple[type[exp.Expr], ...] = (
     exp.Select,
     exp.SetOperation,  # UNION / INTERSECT / EXCEPT
     exp.Values,
@@ -13,13 +13,13 @@ QUERY_ROOTS: tuple[type[exp.Expression], ...] = (
 )
 
 
-def _classes(*names: str) -> tuple[type[exp.Expression], ...]:
+def _classes(*names: str) -> tuple[type[exp.Expr], ...]:
     # sqlglot renames classes across versions; a missing one simply is not checked by name.
     return tuple(getattr(exp, n) for n in names if hasattr(exp, n))
 
 
 # Nodes that write, change state or reach outside the database, at any depth.
-WRITE_NODES: tuple[type[exp.Expression], ...] = _classes(
+WRITE_NODES: tuple[type[exp.Expr], ...] = _classes(
     "Insert",
     "Update",
     "Delete",

@@ -28,7 +28,7 @@ def _scalar_rows(database: Database, sql: str, timeout_s: float) -> list[tuple[A
         ):
             database.driver.execute(cursor, sql)
             return list(cursor.fetchall())
-    except Exception:  # noqa: BLE001 - statistics are optional; a failure just omits them
+    except Exception:  # statistics are optional; a failure just omits them
         return None
 
 

@@ -62,7 +62,7 @@ class ValidationResult(BaseModel):
     limit_applied: bool = Field(
         default=False, description="True when the validator injected or lowered the LIMIT."
     )
-    _expression: exp.Expression | None = PrivateAttr(default=None)
+    _expression: exp.Expr | None = PrivateAttr(default=None)
 
     def sql_with_limit(self, limit: int) -> str:
         """The normalized SQL with the applied LIMIT replaced (run_sql fetches one extra row)."""
@@ -94,17 +94,17 @@ class RuleContext:
     limit_applied: bool = False
 
     def error(
-        self, code: str, message: str, node: exp.Expression | None = None, hint: str | None = None
+        self, code: str, message: str, node: exp.Expr | None = None, hint: str | None = None
     ) -> SqlsageError:
         """An error that points at the node's position in the SQL."""
         line, col = _position(self.sql, node)
         return SqlsageError(code, message, hint=hint, sql=self.sql, line=line, col=col)
 
 
-Rule = Callable[[exp.Expression, RuleContext], exp.Expression]
+Rule = Callable[[exp.Expr, RuleContext], exp.Expr]
 
 
-def _position(sql: str, node: exp.Expression | None) -> tuple[int | None, int | None]:
+def _position(sql: str, node: exp.Expr | None) -> tuple[int | None, int | None]:
     if node is None:
         return None, None
     ident = node if isinstance(node, exp.Identifier) else node.find(exp.Identifier)
@@ -118,7 +118,7 @@ def _position(sql: str, node: exp.Expression | None) -> tuple[int | None, int | 
 
 
 # ---- parsing: exactly one statement ------------------------------------------------------
-def parse_single(sql: str, ctx: RuleContext, read: str) -> exp.Expression:
+def parse_single(sql: str, ctx: RuleContext, read: str) -> exp.Expr:
     """Parse the text; reject empty input, several statements and unparseable SQL."""
     if not sql.strip():
         raise Rejected(
@@ -162,7 +162,7 @@ def parse_single(sql: str, ctx: RuleContext, read: str) -> exp.Expression:
     return statements[0]
 
 
-def _statement_kind(node: exp.Expression) -> str:
+def _statement_kind(node: exp.Expr) -> str:
     if isinstance(node, exp.Command):
         return str(node.this).upper()
     return node.key.upper()
@@ -195,13 +195,13 @@ def _parse_failure(sql: str, exc: ParseError | TokenError, read: str) -> Sqlsage
 def _first_keyword(sql: str, read: str) -> str:
     try:
         tokens = sqlglot.tokenize(sql, read=read)
-    except Exception:  # noqa: BLE001 - a tokenizer failure just means no keyword
+    except Exception:  # a tokenizer failure just means no keyword
         return ""
     return tokens[0].text.upper() if tokens else ""
 
 
 # ---- rule: read_only ---------------------------------------------------------------------
-def read_only(expression: exp.Expression, ctx: RuleContext) -> exp.Expression:
+def read_only(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
     """Only queries at the root, and nothing that writes or locks at any depth."""
     if not isinstance(expression, QUERY_ROOTS):
         kind = _statement_kind(expression)
@@ -231,7 +231,7 @@ def read_only(expression: exp.Expression, ctx: RuleContext) -> exp.Expression:
 
 
 # ---- rule: denied_functions --------------------------------------------------------------
-def denied_functions(expression: exp.Expression, ctx: RuleContext) -> exp.Expression:
+def denied_functions(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
     """No function that touches files, the network, sleeps, runs SQL text or administers."""
     for node in expression.find_all(exp.Func):
         name = function_name(node)
@@ -258,7 +258,7 @@ class _Sources:
     outputs: set[str] = field(default_factory=set)  # aliases, derived and CTE columns
 
 
-def known_objects(expression: exp.Expression, ctx: RuleContext) -> exp.Expression:
+def known_objects(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
     """Every table and column must exist in the exposed schema (with did-you-mean hints)."""
     catalog = ctx.catalog
     if catalog is None:
@@ -309,7 +309,7 @@ def known_objects(expression: exp.Expression, ctx: RuleContext) -> exp.Expressio
     return expression
 
 
-def _named_selects(query: exp.Expression) -> list[str] | None:
+def _named_selects(query: exp.Expr) -> list[str] | None:
     """Output column names of a derived table; None when it selects * (not checkable)."""
     if not isinstance(query, exp.Query):
         return None
@@ -421,7 +421,7 @@ def _is_sqlite(ctx: RuleContext) -> bool:
     return ctx.dialect == "sqlite"
 
 
-def _rename(identifier: exp.Expression, actual: str, dialect: str) -> None:
+def _rename(identifier: exp.Expr, actual: str, dialect: str) -> None:
     """Spell a name as the database does where the dialect is case-sensitive."""
     if not isinstance(identifier, exp.Identifier) or dialect == "sqlite":
         return
@@ -436,7 +436,7 @@ def _rename(identifier: exp.Expression, actual: str, dialect: str) -> None:
 
 
 # ---- rule: hide_excluded_columns ---------------------------------------------------------
-def hide_excluded_columns(expression: exp.Expression, ctx: RuleContext) -> exp.Expression:
+def hide_excluded_columns(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
     """Expand * over tables with excluded columns so hidden columns never come back."""
     catalog = ctx.catalog
     if catalog is None or not any(
@@ -445,7 +445,7 @@ def hide_excluded_columns(expression: exp.Expression, ctx: RuleContext) -> exp.E
         return expression
     for select in list(expression.find_all(exp.Select)):
         sources = _select_sources(select, catalog)
-        projections: list[exp.Expression] = []
+        projections: list[exp.Expr] = []
         for projection in select.expressions:
             if isinstance(projection, exp.Star):
                 for alias, info in sources:
@@ -457,8 +457,16 @@ def hide_excluded_columns(expression: exp.Expression, ctx: RuleContext) -> exp.E
             else:
                 projections.append(projection)
         select.set("expressions", projections)
+    hidden_aliases = {
+        table.alias_or_name.lower()
+        for table in expression.find_all(exp.Table)
+        if isinstance(table.this, exp.Identifier)
+        and (info := catalog.table(f"{table.db}.{table.name}" if table.db else table.name))
+        is not None
+        and info.hidden_columns
+    }
     for column in expression.find_all(exp.Column):
-        if isinstance(column.this, exp.Star):
+        if isinstance(column.this, exp.Star) and column.table.lower() in hidden_aliases:
             raise Rejected(
                 ctx.error(
                     UNKNOWN_COLUMN,
@@ -486,14 +494,14 @@ def _select_sources(
     return found
 
 
-def _star(alias: str, info: TableInfo | None) -> list[exp.Expression]:
+def _star(alias: str, info: TableInfo | None) -> list[exp.Expr]:
     if info is None or not info.hidden_columns:
         return [exp.Column(this=exp.Star(), table=exp.to_identifier(alias))]
     return [exp.column(c.name, table=alias, quoted=True) for c in info.columns]
 
 
 # ---- rule: enforce_limit -----------------------------------------------------------------
-def enforce_limit(expression: exp.Expression, ctx: RuleContext) -> exp.Expression:
+def enforce_limit(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
     """Inject LIMIT max_rows, or clamp a larger literal one."""
     cap = ctx.max_rows
     if cap is None:
@@ -502,8 +510,9 @@ def enforce_limit(expression: exp.Expression, ctx: RuleContext) -> exp.Expressio
     current: int | None = None
     if isinstance(limit, exp.Fetch):  # FETCH FIRST n ROWS ONLY
         options = limit.args.get("limit_options")
-        exotic = options is not None and (options.args.get("percent") or
-                                          options.args.get("with_ties"))
+        exotic = options is not None and (
+            options.args.get("percent") or options.args.get("with_ties")
+        )
         current = None if exotic else _literal_int(limit.args.get("count"))
     elif isinstance(limit, exp.Limit):
         current = _literal_int(limit.expression)
@@ -513,6 +522,7 @@ def enforce_limit(expression: exp.Expression, ctx: RuleContext) -> exp.Expressio
             return expression
         if current is None:
             # A computed LIMIT cannot be clamped in place: cap the whole query instead.
+            assert isinstance(expression, exp.Query)
             expression = exp.select("*").from_(expression.subquery("_sqlsage_capped"))
     expression.set("limit", exp.Limit(expression=exp.Literal.number(cap)))
     ctx.limit = cap
@@ -520,7 +530,7 @@ def enforce_limit(expression: exp.Expression, ctx: RuleContext) -> exp.Expressio
     return expression
 
 
-def _literal_int(node: exp.Expression | None) -> int | None:
+def _literal_int(node: exp.Expr | None) -> int | None:
     if isinstance(node, exp.Literal) and not node.is_string:
         try:
             return int(node.this)

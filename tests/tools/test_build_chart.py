@@ -53,7 +53,20 @@ COUNTRIES = result(
     [
         [c, 20 - i]
         for i, c in enumerate(
-            "USA Canada France Brazil Germany UK Portugal India Chile Italy Spain Sweden".split()
+            [
+                "USA",
+                "Canada",
+                "France",
+                "Brazil",
+                "Germany",
+                "UK",
+                "Portugal",
+                "India",
+                "Chile",
+                "Italy",
+                "Spain",
+                "Sweden",
+            ]
         )
     ],
 )

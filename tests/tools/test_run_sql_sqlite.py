@@ -22,7 +22,7 @@ RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELEC
 
 
 def test_result_matches_direct_sqlite(sample_db: Database, sample_path: Path) -> None:
-    sql = ("SELECT segment, COUNT(*) AS n FROM customers GROUP BY segment ORDER BY n DESC")
+    sql = "SELECT segment, COUNT(*) AS n FROM customers GROUP BY segment ORDER BY n DESC"
     result = run_sql(sample_db, sql)
     with sqlite3.connect(sample_path) as conn:
         expected = conn.execute(sql).fetchall()

@@ -61,14 +61,20 @@ def _sqlite_chinook(sql: str) -> list[tuple[Any, ...]]:
 # ---- results -----------------------------------------------------------------------------
 @pytest.mark.postgres
 def test_postgres_results_and_types(pg: Database) -> None:
-    result = run_sql(pg, "SELECT g.name, COUNT(*) AS tracks, SUM(t.unit_price) AS price, "
-                     "MIN(i.invoice_date) AS first_sale FROM genre g JOIN track t ON "
-                     "t.genre_id = g.genre_id JOIN invoice_line il ON il.track_id = t.track_id "
-                     "JOIN invoice i ON i.invoice_id = il.invoice_id GROUP BY g.name "
-                     "ORDER BY tracks DESC, g.name", max_rows=3)
-    expected = _sqlite_chinook("SELECT g.Name, COUNT(*) FROM Genre g JOIN Track t ON t.GenreId ="
-                               " g.GenreId JOIN InvoiceLine il ON il.TrackId = t.TrackId GROUP BY"
-                               " g.Name ORDER BY 2 DESC, g.Name LIMIT 3")
+    result = run_sql(
+        pg,
+        "SELECT g.name, COUNT(*) AS tracks, SUM(t.unit_price) AS price, "
+        "MIN(i.invoice_date) AS first_sale FROM genre g JOIN track t ON "
+        "t.genre_id = g.genre_id JOIN invoice_line il ON il.track_id = t.track_id "
+        "JOIN invoice i ON i.invoice_id = il.invoice_id GROUP BY g.name "
+        "ORDER BY tracks DESC, g.name",
+        max_rows=3,
+    )
+    expected = _sqlite_chinook(
+        "SELECT g.Name, COUNT(*) FROM Genre g JOIN Track t ON t.GenreId ="
+        " g.GenreId JOIN InvoiceLine il ON il.TrackId = t.TrackId GROUP BY"
+        " g.Name ORDER BY 2 DESC, g.Name LIMIT 3"
+    )
     assert [(r[0], r[1]) for r in result.rows] == expected
     assert result.truncated and result.row_count == 3
     assert [c.type for c in result.columns] == ["text", "integer", "number", "datetime"]
@@ -77,11 +83,17 @@ def test_postgres_results_and_types(pg: Database) -> None:
 
 @pytest.mark.mariadb
 def test_mariadb_results_and_types(maria: Database) -> None:
-    result = run_sql(maria, "SELECT g.Name, COUNT(*) AS tracks, SUM(t.UnitPrice) AS price FROM "
-                     "Genre g JOIN Track t ON t.GenreId = g.GenreId GROUP BY g.Name "
-                     "ORDER BY tracks DESC, g.Name", max_rows=3)
-    expected = _sqlite_chinook("SELECT g.Name, COUNT(*) FROM Genre g JOIN Track t ON t.GenreId ="
-                               " g.GenreId GROUP BY g.Name ORDER BY 2 DESC, g.Name LIMIT 3")
+    result = run_sql(
+        maria,
+        "SELECT g.Name, COUNT(*) AS tracks, SUM(t.UnitPrice) AS price FROM "
+        "Genre g JOIN Track t ON t.GenreId = g.GenreId GROUP BY g.Name "
+        "ORDER BY tracks DESC, g.Name",
+        max_rows=3,
+    )
+    expected = _sqlite_chinook(
+        "SELECT g.Name, COUNT(*) FROM Genre g JOIN Track t ON t.GenreId ="
+        " g.GenreId GROUP BY g.Name ORDER BY 2 DESC, g.Name LIMIT 3"
+    )
     assert [(r[0], r[1]) for r in result.rows] == expected
     assert [c.type for c in result.columns] == ["text", "integer", "number"]
 
@@ -105,9 +117,15 @@ def _pg_running(admin_url: str, needle: str) -> int:
     engine = sa.create_engine(admin_url, poolclass=sa.NullPool)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE "
-                ":needle AND pid <> pg_backend_pid()"), {"needle": f"%{needle}%"}).scalar_one())
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE "
+                        ":needle AND pid <> pg_backend_pid()"
+                    ),
+                    {"needle": f"%{needle}%"},
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
 
@@ -116,33 +134,44 @@ def _maria_running(admin_url: str, needle: str) -> int:
     engine = sa.create_engine(admin_url, poolclass=sa.NullPool)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text(
-                "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Query' "
-                "AND info LIKE :needle AND id <> CONNECTION_ID()"),
-                {"needle": f"%{needle}%"}).scalar_one())
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Query' "
+                        "AND info LIKE :needle AND id <> CONNECTION_ID()"
+                    ),
+                    {"needle": f"%{needle}%"},
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
 
 
 @pytest.mark.postgres
-def test_postgres_runaway_query_is_stopped_on_the_server(pg: Database,
-                                                          pg_chinook: dict[str, Any]) -> None:
+def test_postgres_runaway_query_is_stopped_on_the_server(
+    pg: Database, pg_chinook: dict[str, Any]
+) -> None:
     started = time.monotonic()
     with pytest.raises(SqlsageError) as info:
-        run_sql(pg, RUNAWAY.replace("c(x)", "pgrunaway(x)").replace("FROM c", "FROM pgrunaway"),
-                timeout_s=0.5)
+        run_sql(
+            pg,
+            RUNAWAY.replace("c(x)", "pgrunaway(x)").replace("FROM c", "FROM pgrunaway"),
+            timeout_s=0.5,
+        )
     assert info.value.code == "timeout" and time.monotonic() - started < 3
     assert _pg_running(pg_chinook["admin_url"], "pgrunaway") == 0
     assert run_sql(pg, "SELECT COUNT(*) FROM genre").rows == [[25]]
 
 
 @pytest.mark.mariadb
-def test_mariadb_runaway_query_is_stopped_on_the_server(maria: Database,
-                                                         maria_chinook: dict[str, Any]) -> None:
+def test_mariadb_runaway_query_is_stopped_on_the_server(
+    maria: Database, maria_chinook: dict[str, Any]
+) -> None:
     started = time.monotonic()
     with pytest.raises(SqlsageError) as info:
-        run_sql(maria, "SELECT COUNT(*) FROM Track a, Track b, Track c, Track mrunaway",
-                timeout_s=0.5)
+        run_sql(
+            maria, "SELECT COUNT(*) FROM Track a, Track b, Track c, Track mrunaway", timeout_s=0.5
+        )
     assert info.value.code == "timeout" and time.monotonic() - started < 4
     time.sleep(0.2)
     assert _maria_running(maria_chinook["admin_url"], "mrunaway") == 0
@@ -150,15 +179,20 @@ def test_mariadb_runaway_query_is_stopped_on_the_server(maria: Database,
 
 
 @pytest.mark.postgres
-def test_postgres_cancel_stops_the_query_on_the_server(pg: Database,
-                                                       pg_chinook: dict[str, Any]) -> None:
+def test_postgres_cancel_stops_the_query_on_the_server(
+    pg: Database, pg_chinook: dict[str, Any]
+) -> None:
     import threading
 
     cancel = threading.Event()
     threading.Timer(0.3, cancel.set).start()
     with pytest.raises(SqlsageError) as info:
-        run_sql(pg, "SELECT COUNT(*) FROM track a, track b, track pgcancelled", timeout_s=60,
-                cancel=cancel)
+        run_sql(
+            pg,
+            "SELECT COUNT(*) FROM track a, track b, track pgcancelled",
+            timeout_s=60,
+            cancel=cancel,
+        )
     assert info.value.code == "cancelled"
     assert _pg_running(pg_chinook["admin_url"], "pgcancelled") == 0
 
@@ -194,10 +228,13 @@ def test_mariadb_db_check(maria_chinook: dict[str, Any]) -> None:
     assert "MariaDB" in ro_report.server_version and ro_report.table_count == 11
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://someone:s3cret-pw@127.0.0.1:1/nowhere",
-    "mysql://someone:s3cret-pw@127.0.0.1:1/nowhere",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://someone:s3cret-pw@127.0.0.1:1/nowhere",
+        "mysql://someone:s3cret-pw@127.0.0.1:1/nowhere",
+    ],
+)
 def test_unreachable_server_names_host_port_not_password(url: str) -> None:
     database = _db(url, name="far")
     with pytest.raises(SqlsageError) as info:
@@ -263,19 +300,31 @@ def _attempt_all(database: Database, attempts: list[str], folder: Path) -> None:
         # A statement that "succeeds" must have been harmless: the next one proves the
         # session is still read-only, and the checksum below proves nothing changed.
         with pytest.raises(SqlsageError):
-            execute_read_only(database, "DELETE FROM " + ("playlist_track" if database.driver.kind
-                              == "postgresql" else "PlaylistTrack"), max_rows=1, timeout_s=5)
+            execute_read_only(
+                database,
+                "DELETE FROM "
+                + ("playlist_track" if database.driver.kind == "postgresql" else "PlaylistTrack"),
+                max_rows=1,
+                timeout_s=5,
+            )
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("login", ["ro_url", "admin_url"])
-def test_postgres_connection_alone_refuses_writes(pg_chinook: dict[str, Any], login: str,
-                                                  server_writable_dir: Path) -> None:
+def test_postgres_connection_alone_refuses_writes(
+    pg_chinook: dict[str, Any], login: str, server_writable_dir: Path
+) -> None:
     before = checksum_postgres(pg_chinook["admin_url"])
     database = _db(pg_chinook[login])
-    attempts = PG_ATTEMPTS if login == "ro_url" else [
-        a for a in PG_ATTEMPTS if "COPY" not in a and "lo_import" not in a
-        and "pg_read_file" not in a]  # a superuser may read files; a read-only role may not
+    attempts = (
+        PG_ATTEMPTS
+        if login == "ro_url"
+        else [
+            a
+            for a in PG_ATTEMPTS
+            if "COPY" not in a and "lo_import" not in a and "pg_read_file" not in a
+        ]
+    )  # a superuser may read files; a read-only role may not
     try:
         _attempt_all(database, attempts, server_writable_dir)
     finally:
@@ -286,13 +335,20 @@ def test_postgres_connection_alone_refuses_writes(pg_chinook: dict[str, Any], lo
 
 @pytest.mark.mariadb
 @pytest.mark.parametrize("login", ["ro_url", "admin_url"])
-def test_mariadb_connection_alone_refuses_writes(maria_chinook: dict[str, Any], login: str,
-                                                 server_writable_dir: Path) -> None:
+def test_mariadb_connection_alone_refuses_writes(
+    maria_chinook: dict[str, Any], login: str, server_writable_dir: Path
+) -> None:
     before = checksum_mariadb(maria_chinook["admin_url"])
     database = _db(maria_chinook[login])
-    attempts = MARIA_ATTEMPTS if login == "ro_url" else [
-        a for a in MARIA_ATTEMPTS if not any(k in a for k in ("OUTFILE", "DUMPFILE", "DATABASE",
-                                                               "GRANT"))]
+    attempts = (
+        MARIA_ATTEMPTS
+        if login == "ro_url"
+        else [
+            a
+            for a in MARIA_ATTEMPTS
+            if not any(k in a for k in ("OUTFILE", "DUMPFILE", "DATABASE", "GRANT"))
+        ]
+    )
     try:
         _attempt_all(database, attempts, server_writable_dir)
     finally:

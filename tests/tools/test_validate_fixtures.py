@@ -43,8 +43,9 @@ def load_cases() -> list[Case]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("-- expect:"):
                 verdict = line.split(":", 1)[1].split()
-                current = Case(path.name, len(cases) + 1, verdict[0],
-                               verdict[1] if len(verdict) > 1 else None)
+                current = Case(
+                    path.name, len(cases) + 1, verdict[0], verdict[1] if len(verdict) > 1 else None
+                )
                 cases.append(current)
                 continue
             if current is None:
@@ -67,8 +68,12 @@ def test_fixtures_are_loaded() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_validate_case(case: Case, sample_db: object) -> None:
-    result = validate_sql(case.sql, dialect=case.dialect, catalog=sample_db.catalog,  # type: ignore[attr-defined]
-                          max_rows=1000)
+    result = validate_sql(
+        case.sql,
+        dialect=case.dialect,
+        catalog=sample_db.catalog,  # type: ignore[attr-defined]
+        max_rows=1000,
+    )
     if case.expect == "accept":
         assert result.valid, [e.message for e in result.errors]
         if case.output is not None:
