@@ -355,3 +355,73 @@ def test_mariadb_connection_alone_refuses_writes(
         database.dispose()
     assert checksum_mariadb(maria_chinook["admin_url"]) == before
     assert list(server_writable_dir.iterdir()) == []
+
+
+@pytest.mark.postgres
+def test_postgres_million_rows_capped_with_bounded_memory(pg: Database) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    result = run_sql(
+        pg, "SELECT x, x * 2 AS y FROM generate_series(1, 1000000) AS g(x)", max_rows=1000
+    )
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert result.row_count == 1000 and result.truncated and result.rows[-1] == [1000, 2000]
+    assert peak < 20 * 1024 * 1024
+
+
+@pytest.fixture()
+def pg_two_schemas(pg_chinook: dict[str, Any]) -> Iterator[str]:
+    """A scratch database with tables in `public` and `sales` (created by the admin login)."""
+    admin = sa.create_engine(
+        pg_chinook["admin_url"].rsplit("/", 1)[0] + "/test",
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.NullPool,
+    )
+    name = "sqlsage_schemas"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = pg_chinook["admin_url"].rsplit("/", 1)[0] + f"/{name}"
+    scratch = sa.create_engine(url, poolclass=sa.NullPool)
+    with scratch.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA sales")
+        conn.exec_driver_sql("CREATE TABLE public.notes (id int PRIMARY KEY, body text)")
+        conn.exec_driver_sql(
+            "CREATE TABLE sales.deals (id int PRIMARY KEY, amount numeric, "
+            "note_id int REFERENCES public.notes(id))"
+        )
+        conn.exec_driver_sql("COMMENT ON TABLE sales.deals IS 'Closed deals'")
+        conn.exec_driver_sql("COMMENT ON COLUMN sales.deals.amount IS 'USD'")
+        conn.exec_driver_sql("INSERT INTO public.notes VALUES (1, 'hello')")
+        conn.exec_driver_sql("INSERT INTO sales.deals VALUES (1, 10.5, 1), (2, 20, 1)")
+    scratch.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_schemas_setting_and_comments(pg_two_schemas: str) -> None:
+    only_public = _db(pg_two_schemas)
+    both = _db(pg_two_schemas, schemas=("public", "sales"))
+    try:
+        assert only_public.catalog.table_names() == ["notes"]
+        assert both.catalog.table_names() == ["notes", "sales.deals"]
+        page = schema_lookup(both, tables=["sales.deals"])
+        deals = page.tables[0]
+        assert deals.comment == "Closed deals" and deals.column("amount").comment == "USD"  # type: ignore[union-attr]
+        assert deals.foreign_keys[0].ref_table == "notes"
+        result = run_sql(
+            both,
+            "SELECT SUM(d.amount) AS total FROM sales.deals d JOIN notes n ON n.id = d.note_id",
+        )
+        assert result.rows == [[30.5]]
+        with pytest.raises(SqlsageError) as info:
+            run_sql(only_public, "SELECT * FROM sales.deals")
+        assert info.value.code == "unknown_table"
+    finally:
+        only_public.dispose()
+        both.dispose()
