@@ -256,6 +256,7 @@ class _Sources:
     by_alias: dict[str, TableInfo | list[str] | None] = field(default_factory=dict)
     tables: list[TableInfo] = field(default_factory=list)
     outputs: set[str] = field(default_factory=set)  # aliases, derived and CTE columns
+    unaliased: set[str] = field(default_factory=set)  # tables referenced by their own name
 
 
 def known_objects(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
@@ -291,6 +292,8 @@ def known_objects(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
             ctx.tables.append(info.name)
         sources.tables.append(info)
         sources.by_alias[alias] = info
+        if not table.alias:
+            sources.unaliased.add(alias)
         _note_table_alias_columns(table, sources)
     for subquery in expression.find_all(exp.Subquery):
         if subquery.alias:
@@ -349,6 +352,13 @@ def _unknown_table(ctx: RuleContext, table: exp.Table, catalog: SchemaCatalog) -
 def _check_column(column: exp.Column, sources: _Sources, ctx: RuleContext) -> SqlsageError | None:
     if isinstance(column.this, exp.Star):
         qualifier = column.table.lower()
+        star_source = sources.by_alias.get(qualifier)
+        if (
+            qualifier in sources.unaliased
+            and star_source is not None
+            and not isinstance(star_source, list)
+        ):
+            _rename(column.args["table"], star_source.name.split(".")[-1], ctx.dialect)
         if qualifier and qualifier not in sources.by_alias:
             return ctx.error(
                 UNKNOWN_TABLE,
@@ -373,6 +383,8 @@ def _check_column(column: exp.Column, sources: _Sources, ctx: RuleContext) -> Sq
             if lowered not in {s.lower() for s in source}:
                 return _unknown_column(ctx, column, source, qualifier)
         elif source is not None:
+            if qualifier.lower() in sources.unaliased:
+                _rename(column.args["table"], source.name.split(".")[-1], ctx.dialect)
             found = source.column(name)
             if found is None and not (_is_sqlite(ctx) and lowered in SQLITE_IMPLICIT_COLUMNS):
                 return _unknown_column(ctx, column, [c.name for c in source.columns], source.name)
@@ -426,10 +438,10 @@ def _rename(identifier: exp.Expr, actual: str, dialect: str) -> None:
     if not isinstance(identifier, exp.Identifier) or dialect == "sqlite":
         return
     written = identifier.name
-    if written == actual:
+    # PostgreSQL folds unquoted names to lowercase; what matters is the name it will look up.
+    effective = written.lower() if dialect == "postgres" and not identifier.quoted else written
+    if effective == actual:
         return
-    if dialect == "postgres" and not identifier.quoted and written.lower() == actual:
-        return  # unquoted names fold to lowercase in PostgreSQL
     identifier.set("this", actual)
     if dialect == "postgres" and actual != actual.lower():
         identifier.set("quoted", True)

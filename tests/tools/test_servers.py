@@ -395,6 +395,8 @@ def pg_two_schemas(pg_chinook: dict[str, Any]) -> Iterator[str]:
         conn.exec_driver_sql("COMMENT ON TABLE sales.deals IS 'Closed deals'")
         conn.exec_driver_sql("COMMENT ON COLUMN sales.deals.amount IS 'USD'")
         conn.exec_driver_sql("INSERT INTO public.notes VALUES (1, 'hello')")
+        conn.exec_driver_sql('CREATE TABLE public."CamelCase" ("Id" int, "Label" text)')
+        conn.exec_driver_sql("""INSERT INTO public."CamelCase" VALUES (7, 'seven')""")
         conn.exec_driver_sql("INSERT INTO sales.deals VALUES (1, 10.5, 1), (2, 20, 1)")
     scratch.dispose()
     yield url
@@ -408,8 +410,14 @@ def test_postgres_schemas_setting_and_comments(pg_two_schemas: str) -> None:
     only_public = _db(pg_two_schemas)
     both = _db(pg_two_schemas, schemas=("public", "sales"))
     try:
-        assert only_public.catalog.table_names() == ["notes"]
-        assert both.catalog.table_names() == ["notes", "sales.deals"]
+        assert only_public.catalog.table_names() == ["CamelCase", "notes"]
+        assert both.catalog.table_names() == ["CamelCase", "notes", "sales.deals"]
+        # Unquoted names fold to lowercase in PostgreSQL; the validator spells them as stored.
+        camel = run_sql(both, "SELECT id, camelcase.label FROM CamelCase WHERE Id = 7")
+        assert camel.rows == [[7, "seven"]]
+        assert 'FROM "CamelCase"' in camel.sql and '"Id"' in camel.sql
+        star = run_sql(both, "SELECT camelcase.* FROM camelcase")
+        assert star.rows == [[7, "seven"]] and [c.name for c in star.columns] == ["Id", "Label"]
         page = schema_lookup(both, tables=["sales.deals"])
         deals = page.tables[0]
         assert deals.comment == "Closed deals" and deals.column("amount").comment == "USD"  # type: ignore[union-attr]
