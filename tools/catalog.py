@@ -100,6 +100,11 @@ class SchemaCatalog:
         found = self._by_lower.get(key.lower())
         if found is None and schema and schema.lower() == (self._default_schema() or "").lower():
             found = self._by_lower.get(name.lower())
+        if found is None and schema is None:
+            # An unqualified name that exists in exactly one exposed schema means that table.
+            suffix = "." + name.lower()
+            matches = [n for low, n in self._by_lower.items() if low.endswith(suffix)]
+            found = matches[0] if len(matches) == 1 else None
         return found
 
     def table(self, name: str) -> TableInfo | None:

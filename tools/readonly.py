@@ -9,6 +9,7 @@ is cancelled.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -204,21 +205,25 @@ class PostgresDriver(ReadOnlyDriver):
     def statement(
         self, raw: Any, timeout_s: float, cancel: threading.Event | None
     ) -> Iterator[Any]:
-        cursor = raw.cursor()
+        conn = raw.dbapi_connection
+        setup = conn.cursor()
         try:
             # A SET issued by an earlier statement cannot carry over: every transaction is
-            # declared read-only again, and its time limit is local to it.
-            cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
+            # declared read-only again, and its time limit is local to it. (Our own fixed
+            # text, so one round trip for both.)
+            setup.execute(
+                "SET TRANSACTION READ ONLY; "
+                f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}"
+            )
+        finally:
+            setup.close()
+        cursor = _single_statement_cursor_class()(conn)
+        try:
             with _Watchdog(self, raw, timeout_s, cancel):
                 yield cursor
         finally:
             cursor.close()
             raw.rollback()
-
-    def execute(self, cursor: Any, sql: str) -> None:
-        # prepare=True uses the extended protocol, which refuses "COMMIT; DROP ..." outright.
-        cursor.execute(sql, prepare=True)
 
     def cancel(self, raw: Any) -> None:
         raw.dbapi_connection.cancel_safe(timeout=5)
@@ -234,6 +239,22 @@ class PostgresDriver(ReadOnlyDriver):
         finally:
             cursor.close()
             raw.rollback()
+
+
+@functools.cache
+def _single_statement_cursor_class() -> type[Any]:
+    """A psycopg cursor that always uses the extended query protocol, which runs exactly one
+    statement: "COMMIT; DROP ..." is refused by the server itself. Unlike prepare=True it
+    creates no named statement (psycopg deallocates all of those on every rollback)."""
+    import psycopg
+
+    class SingleStatementCursor(psycopg.Cursor):
+        def _execute_send(
+            self, query: Any, *, force_extended: bool = False, binary: bool | None = None
+        ) -> None:
+            super()._execute_send(query, force_extended=True, binary=binary)
+
+    return SingleStatementCursor
 
 
 class MysqlDriver(ReadOnlyDriver):
@@ -313,8 +334,10 @@ class MysqlDriver(ReadOnlyDriver):
 
 
 class _Watchdog:
-    """Cancels the statement on the server when the caller cancels, or as a backstop shortly
-    after the deadline if the server's own time limit did not fire."""
+    """Cancels the statement on the server when the caller cancels (and, while it watches,
+    shortly after the deadline should the server's own time limit not have fired). Without a
+    cancel event there is nothing to watch for: the server's limit alone applies and no
+    thread is started."""
 
     GRACE_S = 2.0
 
@@ -328,6 +351,8 @@ class _Watchdog:
         self.thread: threading.Thread | None = None
 
     def __enter__(self) -> _Watchdog:
+        if self.cancel is None:
+            return self
         self.thread = threading.Thread(target=self._watch, name="sqlsage-watchdog", daemon=True)
         self.thread.start()
         return self

@@ -70,7 +70,7 @@ class ValidationResult(BaseModel):
             return self.sql
         expression = self._expression.copy()
         expression.set("limit", exp.Limit(expression=exp.Literal.number(limit)))
-        return expression.sql(dialect=self.dialect)
+        return expression.sql(dialect=self.dialect, copy=False)  # already a private copy
 
 
 class Rejected(Exception):
@@ -288,6 +288,9 @@ def known_objects(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
             errors.append(_unknown_table(ctx, table, catalog))
             continue
         _rename(table.this, info.name.split(".")[-1], ctx.dialect)
+        if "." in info.name and not table.db:
+            # Found in another exposed schema: name the schema so the database finds it too.
+            table.set("db", exp.to_identifier(info.name.rsplit(".", 1)[0]))
         if info.name not in ctx.tables:
             ctx.tables.append(info.name)
         sources.tables.append(info)

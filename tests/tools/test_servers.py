@@ -427,6 +427,9 @@ def test_postgres_schemas_setting_and_comments(pg_two_schemas: str) -> None:
             "SELECT SUM(d.amount) AS total FROM sales.deals d JOIN notes n ON n.id = d.note_id",
         )
         assert result.rows == [[30.5]]
+        # An unqualified name found in exactly one exposed schema gets its schema written in.
+        unqualified = run_sql(both, "SELECT COUNT(*) FROM deals")
+        assert unqualified.rows == [[2]] and "FROM sales.deals" in unqualified.sql
         with pytest.raises(SqlsageError) as info:
             run_sql(only_public, "SELECT * FROM sales.deals")
         assert info.value.code == "unknown_table"
