@@ -114,13 +114,21 @@ class ReadOnlyDriver:
         self, raw: Any, timeout_s: float, cancel: threading.Event | None
     ) -> Iterator[Any]:
         """A cursor inside a read-only transaction with a server-side time limit."""
-        cursor = raw.cursor()
+        self.begin(raw, timeout_s)
+        cursor = self.cursor(raw)
         try:
             with _Watchdog(self, raw, timeout_s, cancel):
                 yield cursor
         finally:
             cursor.close()
             raw.rollback()
+
+    def begin(self, raw: Any, timeout_s: float) -> None:
+        """Open a read-only transaction with the time limit (nothing to do by default)."""
+
+    def cursor(self, raw: Any) -> Any:
+        """The cursor that runs the statement."""
+        return raw.cursor()
 
     def execute(self, cursor: Any, sql: str) -> None:
         """Run exactly one statement."""
@@ -201,12 +209,8 @@ class PostgresDriver(ReadOnlyDriver):
             connect_args={"options": options, "connect_timeout": 5, "application_name": "sqlsage"},
         )
 
-    @contextmanager
-    def statement(
-        self, raw: Any, timeout_s: float, cancel: threading.Event | None
-    ) -> Iterator[Any]:
-        conn = raw.dbapi_connection
-        setup = conn.cursor()
+    def begin(self, raw: Any, timeout_s: float) -> None:
+        setup = raw.dbapi_connection.cursor()
         try:
             # A SET issued by an earlier statement cannot carry over: every transaction is
             # declared read-only again, and its time limit is local to it. (Our own fixed
@@ -217,13 +221,9 @@ class PostgresDriver(ReadOnlyDriver):
             )
         finally:
             setup.close()
-        cursor = _single_statement_cursor_class()(conn)
-        try:
-            with _Watchdog(self, raw, timeout_s, cancel):
-                yield cursor
-        finally:
-            cursor.close()
-            raw.rollback()
+
+    def cursor(self, raw: Any) -> Any:
+        return _single_statement_cursor_class()(raw.dbapi_connection)
 
     def cancel(self, raw: Any) -> None:
         raw.dbapi_connection.cancel_safe(timeout=5)
@@ -278,23 +278,18 @@ class MysqlDriver(ReadOnlyDriver):
     def _is_mariadb(raw: Any) -> bool:
         return "mariadb" in raw.dbapi_connection.get_server_info().lower()
 
-    @contextmanager
-    def statement(
-        self, raw: Any, timeout_s: float, cancel: threading.Event | None
-    ) -> Iterator[Any]:
+    def begin(self, raw: Any, timeout_s: float) -> None:
         cursor = raw.cursor()
         try:
+            # Re-declared for every statement: a SET from an earlier one cannot carry over.
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
             if self._is_mariadb(raw):
                 cursor.execute(f"SET SESSION max_statement_time = {max(0.001, timeout_s):.3f}")
             else:
                 cursor.execute(f"SET SESSION max_execution_time = {max(1, int(timeout_s * 1000))}")
             cursor.execute("START TRANSACTION READ ONLY")
-            with _Watchdog(self, raw, timeout_s, cancel):
-                yield cursor
         finally:
             cursor.close()
-            raw.rollback()
 
     def cancel(self, raw: Any) -> None:
         import pymysql
