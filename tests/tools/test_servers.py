@@ -436,3 +436,25 @@ def test_postgres_schemas_setting_and_comments(pg_two_schemas: str) -> None:
     finally:
         only_public.dispose()
         both.dispose()
+
+
+@pytest.mark.mariadb
+def test_mariadb_cancel_stops_the_query_on_the_server(
+    maria: Database, maria_chinook: dict[str, Any]
+) -> None:
+    import threading
+
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(SqlsageError) as info:
+        run_sql(
+            maria,
+            "SELECT COUNT(*) FROM Track a, Track b, Track mcancelled",
+            timeout_s=60,
+            cancel=cancel,
+        )
+    assert info.value.code == "cancelled" and time.monotonic() - started < 5
+    time.sleep(0.2)
+    assert _maria_running(maria_chinook["admin_url"], "mcancelled") == 0
+    assert run_sql(maria, "SELECT COUNT(*) FROM Genre").rows == [[25]]
