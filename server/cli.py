@@ -35,8 +35,12 @@ app = typer.Typer(
 )
 sql_app = typer.Typer(help="Validate or run one read-only SQL statement.", no_args_is_help=True)
 db_app = typer.Typer(help="Inspect configured databases.", no_args_is_help=True)
+knowledge_app = typer.Typer(
+    help="Curate the knowledge files (knowledge/NAME.yml).", no_args_is_help=True
+)
 app.add_typer(sql_app, name="sql")
 app.add_typer(db_app, name="db")
+app.add_typer(knowledge_app, name="knowledge")
 
 DbOption = Annotated[
     str | None,
@@ -287,6 +291,72 @@ def db_list(as_json: JsonOption = False) -> None:
     else:
         for row in rows:
             typer.echo(f"{row['name']:<16} {row['dialect']:<10} {row['url']}")
+
+
+@app.command()
+def index(
+    db: DbOption = None,
+    all_databases: Annotated[
+        bool, typer.Option("--all", help="Every configured database.")
+    ] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Build or refresh the knowledge index (only changed tables are re-embedded)."""
+    from server.indexing import run_index
+
+    STATE.json_mode = as_json
+    try:
+        resources = STATE.get_resources()
+        names = resources.databases.names() if all_databases else [STATE.database(db).name]
+        failed = run_index(resources, names, rebuild=rebuild, as_json=as_json)
+    except SqlsageError as error:
+        fail(error)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def search(
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    db: DbOption = None,
+    k: Annotated[int, typer.Option("--k", help="Tables to return (before join tables).")] = 8,
+    as_json: JsonOption = False,
+) -> None:
+    """Find the tables, columns, values, glossary terms and examples a question needs."""
+    from tools.semantic_search import semantic_search
+
+    STATE.json_mode = as_json
+    try:
+        resources = STATE.get_resources()
+        result = semantic_search(resources.index, STATE.database(db), question, k=k)
+    except SqlsageError as error:
+        fail(error)
+    if as_json:
+        _emit_json(result.model_dump(include={"hits", "tables", "context"}))
+    else:
+        from server.cli_output import print_search
+
+        print_search(result)
+
+
+@knowledge_app.command("add-example")
+def knowledge_add_example(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    sql: SqlArgument,
+    db: DbOption = None,
+) -> None:
+    """Append a verified question/SQL pair (validated first) to knowledge/NAME.yml."""
+    from memory.knowledge import add_example, knowledge_path
+
+    try:
+        resources = STATE.get_resources()
+        database = resources.database(db)
+        path = knowledge_path(resources.settings.knowledge_folder(), database.name)
+        add_example(path, question, _read_sql(sql), database)
+        report = resources.index.build(database)
+    except SqlsageError as error:
+        fail(error)
+    typer.echo(f"Added to {path}; index updated ({report.embedded} documents embedded).")
 
 
 @app.command()

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from tools.errors import SqlsageError
     from tools.results import QueryResult
     from tools.schema_lookup import SchemaPage
+    from tools.semantic_search import SearchResult
     from tools.validate_sql import ValidationResult
 
 out = Console(highlight=False)
@@ -85,3 +86,16 @@ def print_check(report: DbCheck) -> None:
     out.print(table)
     for warning in report.warnings:
         err.print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
+
+
+def print_search(result: SearchResult) -> None:
+    """Ranked tables, the top hits, then the rendering a model would get."""
+    out.print(f"[bold]tables:[/] {', '.join(result.tables) or '-'}")
+    table = Table(show_header=True, header_style="bold")
+    for name in ("score", "kind", "where", "text"):
+        table.add_column(name)
+    for hit in result.hits[:10]:
+        where = ".".join(filter(None, (hit.table, hit.column)))
+        table.add_row(f"{hit.score:.4f}", hit.kind, where, hit.text[:80])
+    out.print(table)
+    out.print(Syntax(result.context, "sql", word_wrap=True, theme="ansi_dark"))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from server.settings import DEFAULT_DB_FROM_URL, SAMPLE_DB, DatabaseSettings, Settings
 from tools.databases import Database, DatabaseConfig, DatabaseRegistry, looks_like_url
+
+if TYPE_CHECKING:
+    from memory.index import KnowledgeIndex
 
 CLI_URL_DB = "cli"
 
@@ -17,6 +21,15 @@ class Resources:
 
     settings: Settings
     databases: DatabaseRegistry
+    _index: KnowledgeIndex | None = field(default=None, repr=False)
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        """The knowledge index (Chroma + embeddings), opened on first use: commands that do
+        not search never import chromadb or load the embedding model."""
+        if self._index is None:
+            self._index = build_index(self.settings)
+        return self._index
 
     def database(self, name: str | None = None, *, allow_url: bool = False) -> Database:
         """A configured database by name (default when None); URLs only where allowed."""
@@ -55,6 +68,19 @@ def build_resources(settings: Settings) -> Resources:
     if SAMPLE_DB not in settings.databases:
         registry.register(sample_config(settings.data_dir))
     return Resources(settings=settings, databases=registry)
+
+
+def build_index(settings: Settings) -> KnowledgeIndex:
+    """The knowledge index under the data directory (or on a Chroma server)."""
+    from memory.embeddings import make_embedding_function
+    from memory.index import KnowledgeIndex
+
+    return KnowledgeIndex(
+        path=Path(settings.data_dir) / "index",
+        embedding=make_embedding_function(settings.embedding, settings.embedding_api_base),
+        chroma_url=settings.chroma_url,
+        knowledge_dir=settings.knowledge_folder(),
+    )
 
 
 def sample_config(data_dir: Path) -> DatabaseConfig:

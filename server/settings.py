@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     default_database: str | None = None
     model: str = "builtin"
     model_fallbacks: str = ""
+    embedding: str = "builtin"
+    embedding_api_base: str | None = None
+    knowledge_dir: Path | None = None
     checkpoint_url: str | None = None
     chroma_url: str | None = None
     redis_url: str | None = None
@@ -70,6 +73,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Priority: explicit overrides > SQLSAGE_* environment > sqlsage.toml > defaults.
         return (init_settings, env_settings, _FileValues(settings_cls))
+
+    def knowledge_folder(self) -> Path:
+        """Where knowledge/NAME.yml files live: configured, else next to the config file."""
+        if self.knowledge_dir is not None:
+            return self.knowledge_dir
+        return (self.config.parent if self.config else Path.cwd()) / "knowledge"
 
     def database_names(self) -> list[str]:
         """Configured database names, the default first."""
@@ -143,6 +152,8 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
 
 def _resolve_relative_paths(settings: Settings, base_dir: Path) -> None:
     # Relative sqlite paths in a config file mean "relative to the file", as users expect.
+    if settings.knowledge_dir is not None and not settings.knowledge_dir.is_absolute():
+        settings.knowledge_dir = base_dir / settings.knowledge_dir
     for db in settings.databases.values():
         db.url = _absolute_sqlite_url(db.url, base_dir)
         if db.comments_file and not Path(db.comments_file).is_absolute():

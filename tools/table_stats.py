@@ -70,6 +70,26 @@ def collect_stats(database: Database, info: TableInfo, timeout_s: float) -> None
     for column in info.columns:
         if time.monotonic() - started > _TABLE_BUDGET_S:
             break
-        declared = column.type.upper()
-        if any(marker in declared for marker in _TEXT_MARKERS) or declared in ("", "NULL"):
+        if is_text_column(column.type):
             column.samples = sample_values(database, info.name, column.name, timeout_s)
+
+
+def distinct_values(
+    database: Database, table: str, column: str, *, limit: int, timeout_s: float
+) -> list[str] | None:
+    """Every distinct value of a column when it has at most `limit` of them, else None."""
+    col = _quote(database, column)
+    sql = (
+        f"SELECT {col} FROM {_quote(database, table)} WHERE {col} IS NOT NULL "
+        f"GROUP BY {col} ORDER BY COUNT(*) DESC, {col} LIMIT {limit + 1}"
+    )
+    rows = _scalar_rows(database, sql, timeout_s)
+    if rows is None or len(rows) > limit:
+        return None
+    return [str(r[0])[:120] for r in rows]
+
+
+def is_text_column(declared_type: str) -> bool:
+    """Whether a declared column type holds text (SQLite's untyped columns count)."""
+    declared = declared_type.upper()
+    return any(marker in declared for marker in _TEXT_MARKERS) or declared in ("", "NULL")
