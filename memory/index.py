@@ -84,11 +84,13 @@ class KnowledgeIndex:
         embedding: Any,
         chroma_url: str | None = None,
         knowledge_dir: Path | None = None,
+        knowledge_file: Callable[[str], Path] | None = None,
     ) -> None:
         self.path = Path(path)
         self.embedding = embedding
         self.chroma_url = chroma_url
         self.knowledge_dir = knowledge_dir
+        self.knowledge_file = knowledge_file
         self._client: ClientAPI | None = None
         self._lock = threading.RLock()
         self._cache: dict[str, _Cached] = {}
@@ -169,11 +171,14 @@ class KnowledgeIndex:
 
     def knowledge_for(self, database: Database) -> tuple[Any, list[str]]:
         """The database's knowledge file (checked), and its problems as text."""
-        if self.knowledge_dir is None:
-            return None, []
         from memory.knowledge import check_knowledge, knowledge_path, load_knowledge
 
-        path = knowledge_path(self.knowledge_dir, database.name)
+        if self.knowledge_file is not None:
+            path = self.knowledge_file(database.name)
+        elif self.knowledge_dir is not None:
+            path = knowledge_path(self.knowledge_dir, database.name)
+        else:
+            return None, []
         loaded = check_knowledge(load_knowledge(path), database)
         return loaded.knowledge, [f"{p.path}:{p.line}: {p.message}" for p in loaded.problems]
 

@@ -346,12 +346,13 @@ def knowledge_add_example(
     db: DbOption = None,
 ) -> None:
     """Append a verified question/SQL pair (validated first) to knowledge/NAME.yml."""
-    from memory.knowledge import add_example, knowledge_path
+    from memory.knowledge import add_example
+    from server.resources import knowledge_file
 
     try:
         resources = STATE.get_resources()
         database = resources.database(db)
-        path = knowledge_path(resources.settings.knowledge_folder(), database.name)
+        path = knowledge_file(resources.settings, database.name, for_writing=True)
         add_example(path, question, _read_sql(sql), database)
         report = resources.index.build(database)
     except SqlsageError as error:

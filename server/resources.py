@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from memory.index import KnowledgeIndex
 
 CLI_URL_DB = "cli"
+SAMPLE_KNOWLEDGE = Path(__file__).with_name("sample_knowledge.yml")
 
 
 @dataclass
@@ -79,8 +80,24 @@ def build_index(settings: Settings) -> KnowledgeIndex:
         path=Path(settings.data_dir) / "index",
         embedding=make_embedding_function(settings.embedding, settings.embedding_api_base),
         chroma_url=settings.chroma_url,
-        knowledge_dir=settings.knowledge_folder(),
+        knowledge_file=lambda name: knowledge_file(settings, name),
     )
+
+
+def knowledge_file(settings: Settings, database: str, *, for_writing: bool = False) -> Path:
+    """The knowledge file of a database. The bundled sample brings its own until the user
+    writes one (add-example first copies it, so nothing of it is lost)."""
+    import shutil
+
+    from memory.knowledge import knowledge_path
+
+    path = knowledge_path(settings.knowledge_folder(), database)
+    if database == SAMPLE_DB and SAMPLE_DB not in settings.databases and not path.exists():
+        if not for_writing:
+            return SAMPLE_KNOWLEDGE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SAMPLE_KNOWLEDGE, path)
+    return path
 
 
 def sample_config(data_dir: Path) -> DatabaseConfig:

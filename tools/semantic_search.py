@@ -235,7 +235,9 @@ def render_context(
                 f"-- {doc.payload.get('term', '')}: {doc.payload.get('definition', '')}{sql}"
             )
         elif doc.kind == "example" and len(examples) < 3:
-            examples.append(f"-- Q: {doc.text}\n{doc.payload.get('sql', '')};")
+            examples.append(
+                f"-- Q: {doc.text}\n{str(doc.payload.get('sql', '')).rstrip().rstrip(';')};"
+            )
     parts = []
     for name in tables:
         info = database.catalog.table(name)
