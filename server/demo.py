@@ -1,4 +1,5 @@
-"""`make demo` for now: the sample schema, then one question's SQL validated, run and charted.
+"""`make demo` for now: the sample schema, a question's semantic search, then its SQL validated,
+run and charted.
 
 The agent issue turns this into the chat server; the steps shown here are the same tools.
 """
@@ -41,12 +42,20 @@ def run_demo(resources: Resources, database: Database) -> None:
     print_schema(schema_lookup(database, detail="summary"))
     if database.name != "sample":
         return
-    console.print(Rule(f"3. validate_sql  (question: {DEMO_QUESTION!r})"))
+    console.print(Rule(f"3. semantic_search  (question: {DEMO_QUESTION!r})"))
+    from tools.semantic_search import semantic_search
+
+    found = semantic_search(resources.index, database, DEMO_QUESTION, k=3)
+    console.print(f"tables: {', '.join(found.tables)}")
+    for hit in found.hits[:5]:
+        where = ".".join(filter(None, (hit.table, hit.column)))
+        console.print(f"  {hit.kind:<8} {where:<28} {hit.text[:70]}")
+    console.print(Rule("4. validate_sql"))
     print_validation(validate_for(database, DEMO_SQL))
-    console.print(Rule("4. run_sql (read-only connection, time limit, row cap)"))
+    console.print(Rule("5. run_sql (read-only connection, time limit, row cap)"))
     result = run_sql(database, DEMO_SQL)
     print_result(result)
-    console.print(Rule("5. build_chart"))
+    console.print(Rule("6. build_chart"))
     chart = build_chart(result, title=DEMO_QUESTION)
     out_dir = resources.settings.data_dir
     out_dir.mkdir(parents=True, exist_ok=True)
