@@ -62,9 +62,10 @@ def semantic_search(
     question = _check(question, k, kinds, mode)
     docs = index.documents(database)
     ranked = _fuse(index, database, question, docs, kinds, mode)
-    tables = _rank_tables(ranked, database, k)
+    graph = _fk_graph(index, database)
+    tables = _rank_tables(ranked, graph, k)
     if expand_fk:
-        tables = _expand_along_keys(tables, _fk_graph(index, database))
+        tables = _expand_along_keys(tables, graph)
     hits = [
         SearchHit(
             kind=d.kind,
@@ -154,16 +155,26 @@ def _fuse(
     return sorted(((by_id[i], s) for i, s in fused.items()), key=lambda x: (-x[1], x[0].id))
 
 
-def _rank_tables(ranked: list[tuple[IndexDoc, float]], database: Database, k: int) -> list[str]:
+def _rank_tables(
+    ranked: list[tuple[IndexDoc, float]], graph: dict[str, set[str]], k: int
+) -> list[str]:
     contributions: dict[str, list[float]] = defaultdict(list)
     for doc, score in ranked:
         for table in doc.all_tables():
             contributions[table].append(score * KIND_WEIGHT.get(doc.kind, 1.0))
     # A table's score is its best few matches, so a wide table with many weak hits does not
     # crowd out a narrow one with a strong hit.
-    scores = {t: sum(sorted(c, reverse=True)[:3]) for t, c in contributions.items()}
-    order = sorted(scores, key=lambda t: (-scores[t], t))
-    return order[:k]
+    scores = {t: round(sum(sorted(c, reverse=True)[:3]), 9) for t, c in contributions.items()}
+    chosen: list[str] = []
+    remaining = sorted(scores, key=lambda t: (-scores[t], t))
+    while remaining and len(chosen) < k:
+        best = scores[remaining[0]]
+        tied = [t for t in remaining if scores[t] == best]
+        # Among equal scores, a table joined by a foreign key to one already chosen wins.
+        pick = next((t for t in tied if graph.get(t, set()) & set(chosen)), tied[0])
+        chosen.append(pick)
+        remaining.remove(pick)
+    return chosen
 
 
 def _fk_graph(index: KnowledgeIndex, database: Database) -> dict[str, set[str]]:
