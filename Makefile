@@ -45,6 +45,8 @@ bench: install-dev
 	$(BIN)/python benchmarks/validate_throughput.py
 	$(BIN)/python benchmarks/run_sql_overhead.py
 	$(BIN)/python benchmarks/cli_cold_start.py
+	$(BIN)/python benchmarks/schema_linking.py
+	$(BIN)/python benchmarks/index_perf.py
 
 # Regenerate the locks after changing dependencies in pyproject.toml.
 lock: install-dev

@@ -124,6 +124,9 @@ def _load_runtime(model_path: Path, tokenizer_path: Path) -> _MiniLMRuntime:
         tokenizer.no_padding()  # padded per batch below, to the batch's longest text
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
+        # The arena keeps the largest batch's buffers for the life of the process (~0.9 GB
+        # after indexing); without it memory is returned, at the same speed (measured).
+        options.enable_cpu_mem_arena = False
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only; warnings about unused initializers are noise
         session = onnxruntime.InferenceSession(

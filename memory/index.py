@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from memory.index_documents import (
     EXAMPLES_GROUP,
     GLOSSARY_GROUP,
+    KINDS,
     IndexDoc,
     fingerprint,
     knowledge_documents,
@@ -94,6 +95,7 @@ class KnowledgeIndex:
         self._client: ClientAPI | None = None
         self._lock = threading.RLock()
         self._cache: dict[str, _Cached] = {}
+        self._dimension: int | None = None
         self.warnings: list[str] = []
 
     # ---- client and collections ----------------------------------------------------------
@@ -232,17 +234,31 @@ class KnowledgeIndex:
     def stored_groups(self, database: str) -> dict[str, tuple[str, str, int, int]]:
         """group -> (fingerprint, structural key, expected count, count found), as stored."""
         collection = self._collection(database)
-        got = collection.get(include=["metadatas"])
+        # Fast path: every group has head documents (its table, or each glossary term and
+        # example) carrying the group's size. If the sizes add up to what is stored, nothing
+        # is half-written and the other ~95 % of the metadata need not be read.
+        heads = collection.get(
+            where=cast(Any, {"kind": {"$in": ["table", "glossary", "example"]}}),
+            include=["metadatas"],
+        )
+        groups = self._summarize(heads["metadatas"] or [], assume_complete=True)
+        if sum(n for _, _, n, _ in groups.values()) == collection.count():
+            return groups
+        everything = collection.get(include=["metadatas"])
+        return self._summarize(everything["metadatas"] or [], assume_complete=False)
+
+    @staticmethod
+    def _summarize(
+        metadatas: Sequence[Any], *, assume_complete: bool
+    ) -> dict[str, tuple[str, str, int, int]]:
         groups: dict[str, tuple[str, str, int, int]] = {}
         fingerprints: dict[str, set[str]] = {}
-        for meta in got["metadatas"] or []:
+        for meta in metadatas:
             group = str(meta["group"])
             fingerprints.setdefault(group, set()).add(str(meta["fp"]))
-            fp, key, expected, found = groups.get(
-                group, (str(meta["fp"]), "", int(cast(Any, meta["n"])), 0)
-            )
+            fp, key, expected, found = groups.get(group, (str(meta["fp"]), "", int(meta["n"]), 0))
             key = key or str(meta.get("structural", "") or "")
-            groups[group] = (fp, key, expected, found + 1)
+            groups[group] = (fp, key, expected, expected if assume_complete else found + 1)
         for group, fps in fingerprints.items():
             if len(fps) > 1:  # a half-replaced group: mark it so it is rebuilt
                 fp, key, expected, found = groups[group]
@@ -281,7 +297,10 @@ class KnowledgeIndex:
             for group in removed:
                 collection.delete(where={"group": group})
             fresh = {g: docs for g, docs in groups.items() if docs is not None}
-            to_embed = [(g, d) for g in changed for d in fresh[g]]
+            # Similar lengths in one batch means little padding: about twice as fast.
+            to_embed = sorted(
+                ((g, d) for g in changed for d in fresh[g]), key=lambda item: len(item[1].text)
+            )
             embedded = 0
             for group in changed:
                 collection.delete(where={"group": group})
@@ -316,7 +335,16 @@ class KnowledgeIndex:
         groups: dict[str, list[IndexDoc]],
     ) -> None:
         docs = [d for _, d in batch]
-        vectors = self.embed([d.text for d in docs])
+        # Values are matched lexically (exact and typo-tolerant); embedding them cost a third
+        # of build time and did not improve recall (benchmarks/schema_linking.py). They carry
+        # a fixed vector and are left out of vector queries.
+        semantic = [i for i, d in enumerate(docs) if d.kind != "value"]
+        vectors: list[list[float]] = [self._placeholder()] * len(docs)
+        if semantic:
+            embedded = self.embed([docs[i].text for i in semantic])
+            for i, vector in zip(semantic, embedded, strict=True):
+                vectors[i] = vector
+        prints = {group: fingerprint(groups[group]) for group in {g for g, _ in batch}}
         metadatas = []
         for group, doc in batch:
             metadatas.append(
@@ -327,7 +355,7 @@ class KnowledgeIndex:
                     "column": doc.column,
                     "value": doc.value,
                     "tables": "\x1f".join(doc.all_tables()),
-                    "fp": fingerprint(groups[group]),
+                    "fp": prints[group],
                     "n": len(groups[group]),
                     "structural": str(doc.payload.get("structural", "")),
                     "sql": str(doc.payload.get("sql", "")),
@@ -338,9 +366,15 @@ class KnowledgeIndex:
         collection.upsert(
             ids=[d.id for d in docs],
             documents=[d.text for d in docs],
-            embeddings=vectors,
+            embeddings=cast(Any, vectors),
             metadatas=cast(Any, metadatas),
         )
+
+    def _placeholder(self) -> list[float]:
+        """The fixed unit vector value documents carry (of the embedding's dimension)."""
+        if self._dimension is None:
+            self._dimension = len(self.embed(["dimension"])[0])
+        return [1.0] + [0.0] * (self._dimension - 1)
 
     def _drop(self, database: str) -> None:
         with contextlib.suppress(Exception):  # a missing collection is what we want anyway
@@ -398,7 +432,10 @@ class KnowledgeIndex:
         total = collection.count()
         if total == 0:
             return []
-        where = {"kind": {"$in": list(kinds)}} if kinds else None
+        wanted = [k for k in (kinds or KINDS) if k != "value"]
+        if not wanted:
+            return []
+        where = {"kind": {"$in": wanted}}
         result = collection.query(
             query_embeddings=self.embed([text]),
             n_results=min(n, total),

@@ -4,6 +4,7 @@ and rendered compactly for a model."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
@@ -63,7 +64,7 @@ def semantic_search(
     docs = index.documents(database)
     ranked = _fuse(index, database, question, docs, kinds, mode)
     graph = _fk_graph(index, database)
-    tables = _rank_tables(ranked, graph, k)
+    tables = _rank_tables(ranked, graph, k, _named_tables(index, database, question, docs))
     if expand_fk:
         tables = _expand_along_keys(tables, graph)
     hits = [
@@ -150,13 +151,19 @@ def _fuse(
     by_id: dict[str, IndexDoc] = {}
     for ranking in rankings:
         for rank, (doc, _) in enumerate(ranking):
-            fused[doc.id] += 1.0 / (RRF_K + rank + 1)
+            # Values are only ranked lexically (they are not embedded): count their one
+            # ranking for every method in play, or they could never reach the top.
+            weight = len(rankings) if doc.kind == "value" else 1
+            fused[doc.id] += weight / (RRF_K + rank + 1)
             by_id[doc.id] = doc
     return sorted(((by_id[i], s) for i, s in fused.items()), key=lambda x: (-x[1], x[0].id))
 
 
 def _rank_tables(
-    ranked: list[tuple[IndexDoc, float]], graph: dict[str, set[str]], k: int
+    ranked: list[tuple[IndexDoc, float]],
+    graph: dict[str, set[str]],
+    k: int,
+    named: set[str] | frozenset[str] = frozenset(),
 ) -> list[str]:
     contributions: dict[str, list[float]] = defaultdict(list)
     for doc, score in ranked:
@@ -165,6 +172,12 @@ def _rank_tables(
     # A table's score is its best few matches, so a wide table with many weak hits does not
     # crowd out a narrow one with a strong hit.
     scores = {t: round(sum(sorted(c, reverse=True)[:3]), 9) for t, c in contributions.items()}
+    if scores:
+        # A table the question names (or one of its distinctive snake_case columns) is
+        # almost always needed: lift it to the level of the best match.
+        top = max(scores.values())
+        for table in named:
+            scores[table] = round(scores.get(table, 0.0) + top, 9)
     chosen: list[str] = []
     remaining = sorted(scores, key=lambda t: (-scores[t], t))
     while remaining and len(chosen) < k:
@@ -175,6 +188,28 @@ def _rank_tables(
         chosen.append(pick)
         remaining.remove(pick)
     return chosen
+
+
+_WORDS = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _named_tables(
+    index: KnowledgeIndex, database: Database, question: str, docs: list[IndexDoc]
+) -> set[str]:
+    """Tables whose name, or one of whose snake_case column names, the question writes out."""
+    cached = index.cached(database.name)
+    names = cached.extra.get("names") if cached else None
+    if names is None:
+        names = defaultdict(set)
+        for doc in docs:
+            if doc.kind == "table":
+                names[doc.table.split(".")[-1].lower()].add(doc.table)
+            elif doc.kind == "column" and "_" in doc.column:
+                names[doc.column.lower()].add(doc.table)
+        if cached is not None:
+            cached.extra["names"] = names
+    words = {w.lower() for w in _WORDS.findall(question)}
+    return {table for word in words for table in names.get(word, ())}
 
 
 def _fk_graph(index: KnowledgeIndex, database: Database) -> dict[str, set[str]]:
