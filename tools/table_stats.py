@@ -52,15 +52,8 @@ def sample_values(
     database: Database, table: str, column: str, timeout_s: float
 ) -> list[str] | None:
     """Most frequent values of a low-cardinality text column (None if it has many values)."""
-    col = _quote(database, column)
-    sql = (
-        f"SELECT {col} FROM {_quote(database, table)} WHERE {col} IS NOT NULL "
-        f"GROUP BY {col} ORDER BY COUNT(*) DESC, {col} LIMIT {LOW_CARDINALITY + 1}"
-    )
-    rows = _scalar_rows(database, sql, timeout_s)
-    if rows is None or len(rows) > LOW_CARDINALITY or not rows:
-        return None
-    return [str(r[0])[:60] for r in rows[:SAMPLE_VALUES]]
+    values = distinct_values(database, table, column, limit=LOW_CARDINALITY, timeout_s=timeout_s)
+    return [v[:60] for v in values[:SAMPLE_VALUES]] if values else None
 
 
 def collect_stats(database: Database, info: TableInfo, timeout_s: float) -> None:
