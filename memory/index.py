@@ -54,7 +54,7 @@ class IndexReport(BaseModel):
     groups_changed: int
     groups_removed: int
     documents: int = Field(description="Documents in the index after the run.")
-    embedded: int = Field(description="Documents embedded in this run.")
+    embedded: int = Field(description="Documents written in this run (values are not embedded).")
     elapsed_s: float
     problems: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -281,35 +281,24 @@ class KnowledgeIndex:
                 database, progress, changed_only=None if rebuild else complete
             )
             collection = self._collection(database.name)
+            fresh = {g: docs for g, docs in groups.items() if docs is not None}
+            prints = {g: fingerprint(docs) for g, docs in fresh.items()}
             changed = [
                 g
-                for g, docs in groups.items()
-                if docs is not None
-                and (
-                    (g not in stored and docs)
-                    or (
-                        g in stored
-                        and (stored[g][0] != fingerprint(docs) or stored[g][2] != stored[g][3])
-                    )
-                )
+                for g, docs in fresh.items()
+                if (g not in stored and docs)
+                or (g in stored and (stored[g][0] != prints[g] or stored[g][2] != stored[g][3]))
             ]
             removed = [g for g in stored if g not in groups or groups[g] == []]
             for group in removed:
                 collection.delete(where={"group": group})
-            fresh = {g: docs for g, docs in groups.items() if docs is not None}
             # Similar lengths in one batch means little padding: about twice as fast.
             to_embed = sorted(
                 ((g, d) for g in changed for d in fresh[g]), key=lambda item: len(item[1].text)
             )
-            embedded = 0
             for group in changed:
                 collection.delete(where={"group": group})
-            for start in range(0, len(to_embed), EMBED_BATCH):
-                batch = to_embed[start : start + EMBED_BATCH]
-                self._upsert(collection, batch, fresh)
-                embedded += len(batch)
-                if progress:
-                    progress("embedding", embedded, len(to_embed))
+            embedded = self._write(collection, to_embed, fresh, prints, progress)
             count = collection.count()
             if changed or removed:
                 self._cache.pop(database.name, None)
@@ -328,12 +317,43 @@ class KnowledgeIndex:
             warnings=list(self.warnings),
         )
 
-    def _upsert(
+    def _write(
         self,
         collection: Collection,
+        to_embed: list[tuple[str, IndexDoc]],
+        groups: dict[str, list[IndexDoc]],
+        prints: dict[str, str],
+        progress: Progress | None,
+    ) -> int:
+        """Embed batch after batch while the previous batch is written to Chroma."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        written = 0
+        pending: Future[None] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlsage-upsert") as writer:
+            try:
+                for start in range(0, len(to_embed), EMBED_BATCH):
+                    batch = to_embed[start : start + EMBED_BATCH]
+                    rows = self._rows(batch, groups, prints)
+                    if pending is not None:
+                        pending.result()
+                    pending = writer.submit(self._upsert, collection, rows)
+                    written += len(batch)
+                    if progress:
+                        progress("embedding", written, len(to_embed))
+                if pending is not None:
+                    pending.result()
+            finally:
+                if pending is not None and not pending.done():
+                    pending.cancel()
+        return written
+
+    def _rows(
+        self,
         batch: Sequence[tuple[str, IndexDoc]],
         groups: dict[str, list[IndexDoc]],
-    ) -> None:
+        prints: dict[str, str],
+    ) -> dict[str, Any]:
         docs = [d for _, d in batch]
         # Values are matched lexically (exact and typo-tolerant); embedding them cost a third
         # of build time and did not improve recall (benchmarks/schema_linking.py). They carry
@@ -344,31 +364,32 @@ class KnowledgeIndex:
             embedded = self.embed([docs[i].text for i in semantic])
             for i, vector in zip(semantic, embedded, strict=True):
                 vectors[i] = vector
-        prints = {group: fingerprint(groups[group]) for group in {g for g, _ in batch}}
-        metadatas = []
-        for group, doc in batch:
-            metadatas.append(
-                {
-                    "kind": doc.kind,
-                    "group": group,
-                    "table": doc.table,
-                    "column": doc.column,
-                    "value": doc.value,
-                    "tables": "\x1f".join(doc.all_tables()),
-                    "fp": prints[group],
-                    "n": len(groups[group]),
-                    "structural": str(doc.payload.get("structural", "")),
-                    "sql": str(doc.payload.get("sql", "")),
-                    "definition": str(doc.payload.get("definition", "")),
-                    "term": str(doc.payload.get("term", "")),
-                }
-            )
-        collection.upsert(
-            ids=[d.id for d in docs],
-            documents=[d.text for d in docs],
-            embeddings=cast(Any, vectors),
-            metadatas=cast(Any, metadatas),
-        )
+        metadatas = [
+            {
+                "kind": doc.kind,
+                "group": group,
+                "table": doc.table,
+                "column": doc.column,
+                "value": doc.value,
+                "tables": "\x1f".join(doc.all_tables()),
+                "fp": prints[group],
+                "n": len(groups[group]),
+                "structural": str(doc.payload.get("structural", "")),
+                "sql": str(doc.payload.get("sql", "")),
+                "definition": str(doc.payload.get("definition", "")),
+                "term": str(doc.payload.get("term", "")),
+            }
+            for group, doc in batch
+        ]
+        return {
+            "ids": [d.id for d in docs],
+            "documents": [d.text for d in docs],
+            "embeddings": vectors,
+            "metadatas": metadatas,
+        }
+
+    def _upsert(self, collection: Collection, rows: dict[str, Any]) -> None:
+        collection.upsert(**rows)
 
     def _placeholder(self) -> list[float]:
         """The fixed unit vector value documents carry (of the embedding's dimension)."""
