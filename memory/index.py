@@ -156,9 +156,12 @@ class KnowledgeIndex:
                     self._client.close()  # type: ignore[attr-defined]
                 self._client = None
 
-    def _collection(self, database: str) -> Collection:
+    def _collection(self, database: str, *, values: bool = False) -> Collection:
+        # Value documents live apart: they are matched lexically and carry a placeholder
+        # vector, and hundreds of identical vectors in the main HNSW graph made filtered
+        # vector queries miss real documents.
         return self.client.get_or_create_collection(
-            collection_name(database),
+            collection_name(database) + ("-values" if values else ""),
             configuration={"hnsw": {"space": "cosine"}},
             metadata={"database": database},
             embedding_function=None,
@@ -242,10 +245,12 @@ class KnowledgeIndex:
             include=["metadatas"],
         )
         groups = self._summarize(heads["metadatas"] or [], assume_complete=True)
-        if sum(n for _, _, n, _ in groups.values()) == collection.count():
+        values = self._collection(database, values=True)
+        if sum(n for _, _, n, _ in groups.values()) == collection.count() + values.count():
             return groups
-        everything = collection.get(include=["metadatas"])
-        return self._summarize(everything["metadatas"] or [], assume_complete=False)
+        everything = collection.get(include=["metadatas"])["metadatas"] or []
+        everything += values.get(include=["metadatas"])["metadatas"] or []
+        return self._summarize(everything, assume_complete=False)
 
     @staticmethod
     def _summarize(
@@ -281,6 +286,7 @@ class KnowledgeIndex:
                 database, progress, changed_only=None if rebuild else complete
             )
             collection = self._collection(database.name)
+            values = self._collection(database.name, values=True)
             fresh = {g: docs for g, docs in groups.items() if docs is not None}
             prints = {g: fingerprint(docs) for g, docs in fresh.items()}
             changed = [
@@ -292,14 +298,16 @@ class KnowledgeIndex:
             removed = [g for g in stored if g not in groups or groups[g] == []]
             for group in removed:
                 collection.delete(where={"group": group})
+                values.delete(where={"group": group})
             # Similar lengths in one batch means little padding: about twice as fast.
             to_embed = sorted(
                 ((g, d) for g in changed for d in fresh[g]), key=lambda item: len(item[1].text)
             )
             for group in changed:
                 collection.delete(where={"group": group})
-            embedded = self._write(collection, to_embed, fresh, prints, progress)
-            count = collection.count()
+                values.delete(where={"group": group})
+            embedded = self._write((collection, values), to_embed, fresh, prints, progress)
+            count = collection.count() + values.count()
             if changed or removed:
                 self._cache.pop(database.name, None)
                 collection.modify(
@@ -319,7 +327,7 @@ class KnowledgeIndex:
 
     def _write(
         self,
-        collection: Collection,
+        collections: tuple[Collection, Collection],
         to_embed: list[tuple[str, IndexDoc]],
         groups: dict[str, list[IndexDoc]],
         prints: dict[str, str],
@@ -337,7 +345,7 @@ class KnowledgeIndex:
                     rows = self._rows(batch, groups, prints)
                     if pending is not None:
                         pending.result()
-                    pending = writer.submit(self._upsert, collection, rows)
+                    pending = writer.submit(self._upsert, collections, rows)
                     written += len(batch)
                     if progress:
                         progress("embedding", written, len(to_embed))
@@ -388,8 +396,14 @@ class KnowledgeIndex:
             "metadatas": metadatas,
         }
 
-    def _upsert(self, collection: Collection, rows: dict[str, Any]) -> None:
-        collection.upsert(**rows)
+    def _upsert(self, collections: tuple[Collection, Collection], rows: dict[str, Any]) -> None:
+        main, values = collections
+        for target, is_value in ((main, False), (values, True)):
+            keep = [
+                i for i, m in enumerate(rows["metadatas"]) if (m["kind"] == "value") == is_value
+            ]
+            if keep:
+                target.upsert(**{key: [column[i] for i in keep] for key, column in rows.items()})
 
     def _placeholder(self) -> list[float]:
         """The fixed unit vector value documents carry (of the embedding's dimension)."""
@@ -398,8 +412,9 @@ class KnowledgeIndex:
         return [1.0] + [0.0] * (self._dimension - 1)
 
     def _drop(self, database: str) -> None:
-        with contextlib.suppress(Exception):  # a missing collection is what we want anyway
-            self.client.delete_collection(collection_name(database))
+        for name in (collection_name(database), collection_name(database) + "-values"):
+            with contextlib.suppress(Exception):  # a missing collection is what we want
+                self.client.delete_collection(name)
         self._cache.pop(database, None)
 
     def embed(self, texts: list[str]) -> Any:
@@ -433,11 +448,13 @@ class KnowledgeIndex:
         cached = self._cache.get(database.name)
         if cached is not None and cached.version == version:
             return cached.docs
-        got = collection.get(include=["documents", "metadatas"])
-        docs = [
-            _doc_from(text, meta)
-            for text, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True)
-        ]
+        docs: list[IndexDoc] = []
+        for part in (collection, self._collection(database.name, values=True)):
+            got = part.get(include=["documents", "metadatas"])
+            docs += [
+                _doc_from(text, meta)
+                for text, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True)
+            ]
         self._cache[database.name] = _Cached(version=version, docs=docs)
         return docs
 
@@ -456,7 +473,8 @@ class KnowledgeIndex:
         wanted = [k for k in (kinds or KINDS) if k != "value"]
         if not wanted:
             return []
-        where = {"kind": {"$in": wanted}}
+        # The main collection holds only embedded kinds: filter only when asked for fewer.
+        where = {"kind": {"$in": wanted}} if len(wanted) < len(KINDS) - 1 else None
         result = collection.query(
             query_embeddings=self.embed([text]),
             n_results=min(n, total),
