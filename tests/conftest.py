@@ -56,3 +56,15 @@ def sample_db(sample_path: Path) -> Any:
     database = Database(DatabaseConfig(name="sample", url=f"sqlite:///{sample_path}"))
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def server_writable_dir() -> Any:
+    """A /tmp folder the database servers' OS users could write into, were they allowed to."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="sqlsage-ro-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder)

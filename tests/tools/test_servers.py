@@ -3,9 +3,7 @@ db check, unreachable servers, and defense in depth with validation bypassed."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,14 +38,6 @@ def maria(maria_chinook: dict[str, Any]) -> Iterator[Database]:
     database = _db(maria_chinook["ro_url"])
     yield database
     database.dispose()
-
-
-@pytest.fixture
-def server_writable_dir() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="sqlsage-dd-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder)
 
 
 def _sqlite_chinook(sql: str) -> list[tuple[Any, ...]]:
@@ -309,28 +299,40 @@ def _attempt_all(database: Database, attempts: list[str], folder: Path) -> None:
             )
 
 
+# Files: a superuser may read and write them, a read-only login may not; so the superuser
+# run leaves those attempts out (the SELECT-only role run covers them).
+PG_FILE_ATTEMPTS = ("COPY", "lo_import", "pg_read_file")
+MARIA_ADMIN_ONLY = ("OUTFILE", "DUMPFILE", "DATABASE", "GRANT")
+
+
+def _prove_refusals(
+    server: dict[str, Any],
+    login: str,
+    attempts: list[str],
+    admin_skips: tuple[str, ...],
+    checksum: Any,
+    folder: Path,
+) -> None:
+    before = checksum(server["admin_url"])
+    database = _db(server[login])
+    if login == "admin_url":
+        attempts = [a for a in attempts if not any(k in a for k in admin_skips)]
+    try:
+        _attempt_all(database, attempts, folder)
+    finally:
+        database.dispose()
+    assert checksum(server["admin_url"]) == before
+    assert list(folder.iterdir()) == []
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("login", ["ro_url", "admin_url"])
 def test_postgres_connection_alone_refuses_writes(
     pg_chinook: dict[str, Any], login: str, server_writable_dir: Path
 ) -> None:
-    before = checksum_postgres(pg_chinook["admin_url"])
-    database = _db(pg_chinook[login])
-    attempts = (
-        PG_ATTEMPTS
-        if login == "ro_url"
-        else [
-            a
-            for a in PG_ATTEMPTS
-            if "COPY" not in a and "lo_import" not in a and "pg_read_file" not in a
-        ]
-    )  # a superuser may read files; a read-only role may not
-    try:
-        _attempt_all(database, attempts, server_writable_dir)
-    finally:
-        database.dispose()
-    assert checksum_postgres(pg_chinook["admin_url"]) == before
-    assert list(server_writable_dir.iterdir()) == []
+    _prove_refusals(
+        pg_chinook, login, PG_ATTEMPTS, PG_FILE_ATTEMPTS, checksum_postgres, server_writable_dir
+    )
 
 
 @pytest.mark.mariadb
@@ -338,23 +340,14 @@ def test_postgres_connection_alone_refuses_writes(
 def test_mariadb_connection_alone_refuses_writes(
     maria_chinook: dict[str, Any], login: str, server_writable_dir: Path
 ) -> None:
-    before = checksum_mariadb(maria_chinook["admin_url"])
-    database = _db(maria_chinook[login])
-    attempts = (
-        MARIA_ATTEMPTS
-        if login == "ro_url"
-        else [
-            a
-            for a in MARIA_ATTEMPTS
-            if not any(k in a for k in ("OUTFILE", "DUMPFILE", "DATABASE", "GRANT"))
-        ]
+    _prove_refusals(
+        maria_chinook,
+        login,
+        MARIA_ATTEMPTS,
+        MARIA_ADMIN_ONLY,
+        checksum_mariadb,
+        server_writable_dir,
     )
-    try:
-        _attempt_all(database, attempts, server_writable_dir)
-    finally:
-        database.dispose()
-    assert checksum_mariadb(maria_chinook["admin_url"]) == before
-    assert list(server_writable_dir.iterdir()) == []
 
 
 @pytest.mark.postgres

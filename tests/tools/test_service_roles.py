@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +33,6 @@ MARIADB_WRITES = {
     "drop_table": "DROP TABLE PlaylistTrack",
     "truncate": "TRUNCATE TABLE PlaylistTrack",
 }
-
-
-@pytest.fixture
-def server_writable_dir() -> Iterator[Path]:
-    """A /tmp folder the database servers' OS users could write into, were they allowed to."""
-    folder = Path(tempfile.mkdtemp(prefix="sqlsage-ro-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder)
 
 
 def run(url: str, statement: str) -> list[Any]:
