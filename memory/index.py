@@ -129,6 +129,10 @@ class KnowledgeIndex:
                     f"Cannot reach the Chroma server at {self.chroma_url}: {exc}",
                     hint="Start it, or unset SQLSAGE_CHROMA_URL to use the embedded index.",
                 ) from None
+        if not (self.path / "chroma.sqlite3").exists():
+            # Deleted while this process had it open: Chroma would hand back the cached,
+            # now dangling system for the path. Start clean.
+            _forget_cached_system(str(self.path))
         try:
             client = chromadb.PersistentClient(path=str(self.path), settings=settings)
             client.list_collections()

@@ -154,6 +154,7 @@ def test_interrupted_build_is_completed_next_time(
 def test_deleted_index_is_rebuilt_on_first_use(copy: tuple[Database, Path], tmp_path: Path) -> None:
     database, _ = copy
     KnowledgeIndex(path=tmp_path / "index", embedding=MiniLMEmbedding()).build(database)
+    # Deleted under a process that still has it open (the first index is not closed).
     shutil.rmtree(tmp_path / "index")
     index = KnowledgeIndex(path=tmp_path / "index", embedding=MiniLMEmbedding())
     assert semantic_search(index, database, "customers in Germany", k=1).tables == ["customers"]
