@@ -251,9 +251,3 @@ class DatabaseRegistry:
 def looks_like_url(value: str) -> bool:
     """Whether a --db value is a URL rather than a configured name."""
     return "://" in value
-
-
-def check_reachable(database: Database) -> None:
-    """Connect once; raise database_unreachable with host/port if that fails."""
-    with database.raw_connection():
-        pass

@@ -100,7 +100,6 @@ class ReadOnlyDriver:
     """Best effort for dialects without a first-class driver: rollback after every statement."""
 
     kind = "other"
-    enforced = False
 
     def __init__(self, url: URL) -> None:
         self.url = url
@@ -150,7 +149,6 @@ class SqliteDriver(ReadOnlyDriver):
     """SQLite: mode=ro + query_only + authorizer + no ATTACH; progress handler for time limits."""
 
     kind = "sqlite"
-    enforced = True
 
     def create_engine(self, timeout_s: float) -> Engine:
         path = self.url.database or ""
@@ -197,7 +195,6 @@ class PostgresDriver(ReadOnlyDriver):
     statement per call (extended protocol), statement_timeout on the server."""
 
     kind = "postgresql"
-    enforced = True
 
     def create_engine(self, timeout_s: float) -> Engine:
         options = (
@@ -262,7 +259,6 @@ class MysqlDriver(ReadOnlyDriver):
     no multi-statements, max_statement_time (MariaDB) / max_execution_time (MySQL)."""
 
     kind = "mysql"
-    enforced = True
 
     def create_engine(self, timeout_s: float) -> Engine:
         return create_engine(
@@ -342,7 +338,6 @@ class _Watchdog:
         self.driver, self.raw, self.cancel = driver, raw, cancel
         self.deadline = time.monotonic() + timeout_s + self.GRACE_S
         self.done = threading.Event()
-        self.fired = False
         self.thread: threading.Thread | None = None
 
     def __enter__(self) -> _Watchdog:
@@ -362,7 +357,6 @@ class _Watchdog:
         while not self.done.wait(step):
             cancelled = self.cancel is not None and self.cancel.is_set()
             if cancelled or time.monotonic() > self.deadline:
-                self.fired = True
                 with contextlib.suppress(Exception):  # best effort; the server limit applies
                     self.driver.cancel(self.raw)
                 return
