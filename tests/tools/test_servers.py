@@ -103,38 +103,32 @@ def test_mariadb_case_is_fixed_for_case_sensitive_tables(maria: Database) -> Non
 
 
 # ---- time limits are enforced on the server ----------------------------------------------
-def _pg_running(admin_url: str, needle: str) -> int:
+# Statements still running on the server whose text contains a marker, seen by the admin login.
+_RUNNING_PG = (
+    "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE :needle "
+    "AND pid <> pg_backend_pid()"
+)
+_RUNNING_MARIA = (
+    "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Query' "
+    "AND info LIKE :needle AND id <> CONNECTION_ID()"
+)
+
+
+def _running(admin_url: str, sql: str, needle: str) -> int:
     engine = sa.create_engine(admin_url, poolclass=sa.NullPool)
     try:
         with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.text(
-                        "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE "
-                        ":needle AND pid <> pg_backend_pid()"
-                    ),
-                    {"needle": f"%{needle}%"},
-                ).scalar_one()
-            )
+            return int(conn.execute(sa.text(sql), {"needle": f"%{needle}%"}).scalar_one())
     finally:
         engine.dispose()
+
+
+def _pg_running(admin_url: str, needle: str) -> int:
+    return _running(admin_url, _RUNNING_PG, needle)
 
 
 def _maria_running(admin_url: str, needle: str) -> int:
-    engine = sa.create_engine(admin_url, poolclass=sa.NullPool)
-    try:
-        with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.text(
-                        "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Query' "
-                        "AND info LIKE :needle AND id <> CONNECTION_ID()"
-                    ),
-                    {"needle": f"%{needle}%"},
-                ).scalar_one()
-            )
-    finally:
-        engine.dispose()
+    return _running(admin_url, _RUNNING_MARIA, needle)
 
 
 @pytest.mark.postgres
