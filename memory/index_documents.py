@@ -26,6 +26,14 @@ def humanize(identifier: str) -> str:
     return " ".join(spaced.lower().split())
 
 
+def _spoken(identifier: str) -> str:
+    """The humanized name plus ', ' when it says more than the identifier itself: word pieces
+    already split 'order_date' at the underscore, so only camelCase needs spelling out (every
+    token saved is embedding time on a 20,000-column schema)."""
+    spoken = humanize(identifier)
+    return "" if spoken == identifier.lower().replace("_", " ") else f"{spoken}, "
+
+
 @dataclass(frozen=True)
 class IndexDoc:
     """One indexed document. `group` is the unit of incremental re-indexing."""
@@ -76,7 +84,7 @@ def table_documents(
         docs.append(
             IndexDoc(
                 kind="column",
-                text=f"{info.name}.{column.name} ({humanize(column.name)}, {column.type}): "
+                text=f"{info.name}.{column.name} ({_spoken(column.name)}{column.type}): "
                 f"{note}{example}".strip(),
                 group=info.name,
                 table=info.name,

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     default_database: str | None = None
     model: str = "builtin"
     model_fallbacks: str = ""
+    model_api_base: str | None = None
+    model_timeout_s: float = Field(default=60.0, gt=0, le=600)
     embedding: str = "builtin"
     embedding_api_base: str | None = None
     knowledge_dir: Path | None = None
@@ -73,6 +75,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Priority: explicit overrides > SQLSAGE_* environment > sqlsage.toml > defaults.
         return (init_settings, env_settings, _FileValues(settings_cls))
+
+    def fallback_models(self) -> list[str]:
+        """SQLSAGE_MODEL_FALLBACKS as a list, in order."""
+        return [m.strip() for m in self.model_fallbacks.split(",") if m.strip()]
 
     def knowledge_folder(self) -> Path:
         """Where knowledge/NAME.yml files live: configured, else next to the config file."""

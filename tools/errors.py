@@ -29,6 +29,8 @@ BUDGET_EXHAUSTED = "budget_exhausted"
 NOT_FOUND = "not_found"
 UNAUTHORIZED = "unauthorized"
 RATE_LIMITED = "rate_limited"
+UNANSWERABLE = "unanswerable"
+INTERNAL_ERROR = "internal_error"
 
 CODES: dict[str, str] = {
     PARSE_ERROR: "The SQL could not be parsed in the database's dialect.",
@@ -53,6 +55,8 @@ CODES: dict[str, str] = {
     NOT_FOUND: "The requested item does not exist (or is not yours).",
     UNAUTHORIZED: "A valid API key is required.",
     RATE_LIMITED: "Too many requests; retry later.",
+    UNANSWERABLE: "The model could not map the question onto this database and said so.",
+    INTERNAL_ERROR: "Something failed that should not have; the session is intact. Please report it.",
 }
 
 

@@ -1,0 +1,281 @@
+"""The graph's nodes: plain async functions over (state, runtime). Guards live here, in state,
+not in prompts: the step budget, the repair budget, run_sql's validation, the number check."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Literal, cast
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from agents.answer_check import invented_numbers
+from agents.context import AgentContext
+from agents.history import OWN_NAME, compaction, for_model, split_turns
+from agents.prompts import GAVE_UP, NUMBER_CHECK, SYSTEM
+from agents.usage import add_usage
+from graphs.state import State
+from graphs.tool_calls import REPAIRABLE, execute
+from tools.errors import (
+    BUDGET_EXHAUSTED,
+    INVALID_ARGUMENT,
+    MODEL_UNAVAILABLE,
+    UNANSWERABLE,
+    SqlsageError,
+)
+from tools.registry import tool_schemas
+from tools.semantic_search import semantic_search
+
+RETRIEVE_K = 8
+
+
+def emit(event: str, data: dict[str, Any]) -> None:
+    """Send one event to whoever streams this run (nothing happens when nobody does)."""
+    get_stream_writer()({"event": event, **data})
+
+
+def _ctx(runtime: Runtime[AgentContext]) -> AgentContext:
+    return runtime.context if runtime.context is not None else AgentContext()
+
+
+def _search_text(state: State) -> str:
+    """The question, with the previous question in front when this looks like a follow-up."""
+    question = state.get("question", "")
+    turns = split_turns(state.get("messages", []))
+    if len(turns) >= 2 and len(question.split()) <= 8:
+        return f"{turns[-2][0].content} {question}"
+    return question
+
+
+async def retrieve(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Find the schema context for this question (with the conversation so far)."""
+    ctx = _ctx(runtime)
+    started = time.perf_counter()
+    emit("step", {"name": "retrieve", "status": "start", "args": {}})
+    context, summary = "", "no services"
+    if ctx.services is not None:
+        try:
+            resources = ctx.services.resources
+            database = resources.database(ctx.db)
+            found = await asyncio.to_thread(
+                semantic_search, resources.index, database, _search_text(state), k=RETRIEVE_K
+            )
+            context, summary = found.context, f"{len(found.tables)} table(s)"
+        except SqlsageError as exc:
+            # Retrieval is a help, not a gate: the model can still look the schema up.
+            context, summary = f"(schema context unavailable: {exc.message})", f"error: {exc.code}"
+    emit(
+        "step",
+        {
+            "name": "retrieve",
+            "status": "end",
+            "summary": summary,
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return {"context": context}
+
+
+def _system(state: State, ctx: AgentContext) -> SystemMessage:
+    dialect = "SQL"
+    if ctx.services is not None:
+        dialect = ctx.services.resources.database(ctx.db).dialect
+    left = ctx.step_budget - state.get("tool_calls", 0)
+    return SystemMessage(
+        SYSTEM.format(
+            dialect=dialect,
+            db=ctx.db or "default",
+            steps=left,
+            context=state.get("context") or "(none)",
+        )
+    )
+
+
+async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Ask the model for its next step: tool calls, or the answer."""
+    ctx = _ctx(runtime)
+    if ctx.chat_model is None:
+        raise SqlsageError(
+            MODEL_UNAVAILABLE,
+            "No chat model was given to the graph.",
+            hint="Run through sqlsage ask/chat, or pass AgentContext(chat_model=...).",
+        )
+    started = time.perf_counter()
+    emit("step", {"name": "agent", "status": "start", "args": {}})
+    model = ctx.chat_model.bind_tools(tool_schemas())
+    messages = [_system(state, ctx), *for_model(state.get("messages", []))]
+    response = await model.ainvoke(messages)
+    if not isinstance(response, AIMessage):
+        response = AIMessage(content=str(getattr(response, "content", response)))
+    update: dict[str, Any] = {
+        "messages": [response],
+        "usage": add_usage(state.get("usage") or {}, response),
+    }
+    calls = len(response.tool_calls) + len(response.invalid_tool_calls)
+    summary = f"{calls} tool call(s)" if calls else "answer"
+    if not calls:
+        update |= _check_answer(state, response)
+    emit(
+        "step",
+        {
+            "name": "agent",
+            "status": "end",
+            "summary": summary,
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return update
+
+
+def _check_answer(state: State, response: AIMessage) -> dict[str, Any]:
+    """Accept the answer, or send it back once when it states figures no result contains."""
+    answer = str(response.content).strip()
+    result = state.get("result")
+    if result is None or state.get("number_checks", 0) >= 1:
+        return {"answer": answer}
+    sources: list[Any] = [state.get("question", ""), result["sql"], result["row_count"]]
+    sources += [v for row in result["preview"] for v in row]
+    invented = invented_numbers(answer, sources=sources)
+    if not invented:
+        return {"answer": answer}
+    nudge = HumanMessage(NUMBER_CHECK.format(numbers=", ".join(invented)), name=OWN_NAME)
+    return {"messages": [nudge], "number_checks": state.get("number_checks", 0) + 1}
+
+
+async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Run the model's tool calls within the step budget; failures count toward repairs."""
+    ctx = _ctx(runtime)
+    last = state["messages"][-1]
+    assert isinstance(last, AIMessage)
+    used, failures = state.get("tool_calls", 0), state.get("failures", 0)
+    messages: list[ToolMessage] = []
+    update: dict[str, Any] = {}
+    for bad in last.invalid_tool_calls:
+        failures += 1
+        text = (
+            f"Error [{INVALID_ARGUMENT}]: the arguments of {bad.get('name')} were not valid "
+            f"JSON ({bad.get('error') or 'could not parse'}). Send them again as a JSON object."
+        )
+        emit(
+            "step",
+            {
+                "name": bad.get("name") or "tool",
+                "status": "end",
+                "args": {},
+                "summary": "error: invalid arguments",
+                "elapsed_ms": 0.0,
+            },
+        )
+        messages.append(ToolMessage(text, tool_call_id=bad.get("id") or "invalid", status="error"))
+        update["error"] = {
+            "code": INVALID_ARGUMENT,
+            "message": text,
+            "hint": None,
+            "sql": None,
+            "line": None,
+            "col": None,
+        }
+    for call in last.tool_calls:
+        if used >= ctx.step_budget:
+            text = (
+                f"Error [{BUDGET_EXHAUSTED}]: the step budget of {ctx.step_budget} tool "
+                "calls for this question is used up; answer with what you have."
+            )
+            messages.append(ToolMessage(text, tool_call_id=call["id"] or "", status="error"))
+            update["error"] = SqlsageError(BUDGET_EXHAUSTED, text).to_dict()
+            continue
+        used += 1
+        started = time.perf_counter()
+        emit("step", {"name": call["name"], "status": "start", "args": call["args"]})
+        current = cast(State, {**state, **update})
+        outcome = await execute(dict(call), current, ctx)
+        for name, data in outcome.events:
+            emit(name, data)
+        if not outcome.ok and call["name"] in REPAIRABLE:
+            failures += 1
+        if outcome.error is not None:
+            update["error"] = outcome.error.model_dump()
+        update |= outcome.update
+        emit(
+            "step",
+            {
+                "name": call["name"],
+                "status": "end",
+                "args": call["args"],
+                "summary": outcome.summary,
+                "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        messages.append(
+            ToolMessage(
+                outcome.content,
+                tool_call_id=call["id"] or "",
+                name=call["name"],
+                artifact=outcome.artifact,
+                status="success" if outcome.ok else "error",
+            )
+        )
+    return {**update, "messages": messages, "tool_calls": used, "failures": failures}
+
+
+def after_model(
+    state: State, runtime: Runtime[AgentContext]
+) -> Literal["tools", "agent", "finish"]:
+    """Tool calls go to the tools; an answer sent back by the number check goes to the model."""
+    last = state["messages"][-1]
+    if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
+        return "tools"
+    if isinstance(last, HumanMessage):
+        return "agent"
+    return "finish"
+
+
+def after_tools(state: State, runtime: Runtime[AgentContext]) -> Literal["agent", "finish"]:
+    """Back to the model, unless a budget is used up."""
+    ctx = _ctx(runtime)
+    if (
+        state.get("failures", 0) >= ctx.repair_budget
+        or state.get("tool_calls", 0) >= ctx.step_budget
+    ):
+        return "finish"
+    return "agent"
+
+
+async def finish(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Close the turn: the answer, or an honest 'could not answer' with the last error; then
+    compact older turns so checkpoints stay small."""
+    ctx = _ctx(runtime)
+    update: dict[str, Any] = {"messages": compaction(state.get("messages", []))}
+    answer = state.get("answer") or ""
+    if answer and state.get("failures", 0) < ctx.repair_budget:
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and last.response_metadata.get("refused"):
+            hint = "Rephrase the question, or configure a real model (SQLSAGE_MODEL)."
+            update |= {
+                "status": "refused",
+                "error": SqlsageError(UNANSWERABLE, answer, hint=hint).to_dict(),
+            }
+        else:
+            update |= {"status": "answered", "error": None}
+        return update
+    error = state.get("error")
+    if state.get("failures", 0) >= ctx.repair_budget:
+        reason = (
+            f"After {state.get('failures')} failed attempts the last error was: "
+            f"{(error or {}).get('message', 'unknown')}"
+        )
+        error = SqlsageError(
+            BUDGET_EXHAUSTED,
+            reason,
+            hint="Rephrase the question, or name the tables and columns to use.",
+        ).to_dict()
+    elif error is None:
+        error = SqlsageError(
+            BUDGET_EXHAUSTED, f"The step budget of {ctx.step_budget} tool calls ran out."
+        ).to_dict()
+    text = GAVE_UP.format(reason=error["message"])
+    update["messages"] = [*update["messages"], AIMessage(text)]
+    update |= {"answer": text, "status": "failed", "error": error}
+    return update

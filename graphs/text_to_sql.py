@@ -1,0 +1,34 @@
+"""The text-to-SQL state machine: retrieve -> agent <-> tools -> finish.
+
+`graph` at the bottom is what `langgraph.json` (LangGraph Studio, `langgraph dev`) loads; the
+faces compile their own with a checkpointer through build_graph(checkpointer=...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.context import AgentContext
+from graphs.nodes import after_model, after_tools, call_model, call_tools, finish, retrieve
+from graphs.state import State
+
+
+def build_graph(checkpointer: Any = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the graph, with a checkpointer for per-session memory (None = no memory)."""
+    builder = StateGraph(State, context_schema=AgentContext)
+    builder.add_node("retrieve", retrieve)
+    builder.add_node("agent", call_model)
+    builder.add_node("tools", call_tools)
+    builder.add_node("finish", finish)
+    builder.add_edge(START, "retrieve")
+    builder.add_edge("retrieve", "agent")
+    builder.add_conditional_edges("agent", after_model, ["tools", "agent", "finish"])
+    builder.add_conditional_edges("tools", after_tools, ["agent", "finish"])
+    builder.add_edge("finish", END)
+    return builder.compile(checkpointer=checkpointer, name="text_to_sql")
+
+
+graph = build_graph()

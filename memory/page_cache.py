@@ -1,0 +1,57 @@
+"""Result pages kept in this process only: for runs without a session catalog (benchmarks,
+one-off evals). Same interface as memory.sessions.ResultStore."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from tools.errors import NOT_FOUND, SqlsageError
+
+
+@dataclass(frozen=True)
+class Page:
+    """One stored result page."""
+
+    ref: str
+    session_id: str
+    turn: int
+    sql: str
+    columns: list[dict[str, Any]]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+
+
+class InMemoryResults:
+    """Result pages by ref, in a dict."""
+
+    def __init__(self) -> None:
+        self._pages: dict[str, Page] = {}
+        self._lock = threading.Lock()
+
+    def put(
+        self,
+        session_id: str,
+        turn: int,
+        *,
+        sql: str,
+        columns: list[dict[str, Any]],
+        rows: list[list[Any]],
+        row_count: int,
+        truncated: bool,
+    ) -> str:
+        """Keep a page; returns its ref '<session>:<turn>:<n>'."""
+        with self._lock:
+            n = sum(1 for p in self._pages.values() if (p.session_id, p.turn) == (session_id, turn))
+            ref = f"{session_id}:{turn}:{n + 1}"
+            self._pages[ref] = Page(ref, session_id, turn, sql, columns, rows, row_count, truncated)
+        return ref
+
+    def get(self, ref: str, *, owner: str | None = None) -> Page:
+        """A page by ref; unknown refs are NOT_FOUND."""
+        page = self._pages.get(ref)
+        if page is None:
+            raise SqlsageError(NOT_FOUND, f"No stored result '{ref}'.", hint="Run the query again.")
+        return page
