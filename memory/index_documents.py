@@ -114,13 +114,19 @@ def knowledge_documents(knowledge: Knowledge, table_names: list[str]) -> list[In
     for term in knowledge.glossary:
         tables = tuple(known[t.lower()] for t in (term.tables or []) if t.lower() in known)
         sql = f" SQL: {term.sql}" if term.sql else ""
+        sql += f" Only where: {term.filter}" if term.filter else ""
         docs.append(
             IndexDoc(
                 kind="glossary",
                 text=f"{term.term}: {term.definition}{sql}",
                 group=GLOSSARY_GROUP,
                 tables=tables,
-                payload={"term": term.term, "definition": term.definition, "sql": term.sql or ""},
+                payload={
+                    "term": term.term,
+                    "definition": term.definition,
+                    "sql": term.sql or "",
+                    "filter": term.filter or "",
+                },
             )
         )
     for example in knowledge.examples:

@@ -102,6 +102,7 @@ class GlossaryTerm(_Strict):
     term: Text
     definition: Text
     sql: Text | None = None
+    filter: Text | None = None  # a condition the term always implies, e.g. o.status <> 'cancelled'
     tables: list[str] = Field(default_factory=list)
 
 

@@ -1,0 +1,258 @@
+"""The builtin model: offline, deterministic, no key. It drives the same graph with the same
+tool calls an LLM would make: semantic_search, then run_sql with the SQL its planner wrote,
+then build_chart when the result has something to plot, then a short answer from the rows.
+When a question does not fit its planner it says so and suggests configuring a real model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import ConfigDict
+
+from agents.builtin_answer import answer
+from agents.builtin_plan import NoPlan, Planner, metrics_from
+from agents.builtin_schema import SchemaView
+from agents.builtin_sql import write_sql
+from agents.history import split_turns
+from tools.registry import BUILD_CHART, RUN_SQL, SEMANTIC_SEARCH
+
+if TYPE_CHECKING:
+    from server.resources import Resources
+
+CHART_ONLY = re.compile(
+    r"\b(show|plot|draw|make|display|chart)\b.*\b(as|in|into)\s+an?\s+(line|bar|pie|scatter)\b"
+)
+FOLLOW_UP = re.compile(
+    r"^(and|but|what about|how about|only|now|same|instead|also)\b|\binstead\b|\bonly for\b"
+)
+SUGGEST = (
+    " The builtin model handles counts, totals, averages, rankings, filters on values and "
+    "time ranges; for other questions set SQLSAGE_MODEL (e.g. openai/gpt-4o-mini) or pass "
+    "--model."
+)
+_ids = itertools.count(1)
+
+
+def _call(name: str, **args: Any) -> dict[str, Any]:
+    return {"name": name, "args": args, "id": f"builtin_{next(_ids)}", "type": "tool_call"}
+
+
+class BuiltinChatModel(BaseChatModel):
+    """A rule-based chat model over one process's databases (see the module docstring)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    planner_for: Any = None  # (database name) -> Planner
+
+    @classmethod
+    def for_resources(cls, resources: Resources) -> BuiltinChatModel:
+        """The builtin model reading schemas, values and glossaries through resources."""
+        cache: dict[str | None, Planner] = {}
+
+        def cached(db: str | None) -> Planner:
+            if db not in cache:
+                cache[db] = planner_for(resources, db)
+            return cache[db]
+
+        return cls(planner_for=cached)
+
+    @property
+    def _llm_type(self) -> str:
+        return "sqlsage-builtin"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[Any, AIMessage]:
+        """The builtin model always has the five tools; binding changes nothing."""
+        return self
+
+    # ---- deciding the next step ---------------------------------------------------------
+    def decide(self, messages: list[BaseMessage]) -> AIMessage:
+        """The next message: a tool call, or the answer."""
+        turns = split_turns([m for m in messages if m.type != "system"])  # type: ignore[arg-type]
+        if not turns:
+            return AIMessage("Ask me a question about the data.")
+        turn = turns[-1]
+        question = str(turn[0].content)
+        earlier = [str(t[0].content) for t in turns[:-1]]
+        tools = {m.name: m for m in turn if isinstance(m, ToolMessage)}
+        last = turn[-1]
+        q = question.lower()
+        if isinstance(last, ToolMessage) and last.status == "error":
+            return _refuse(f"The query failed: {str(last.content)[:300]}")
+        if BUILD_CHART in tools:
+            return self._answer(turn, question)
+        if RUN_SQL in tools:
+            return self._after_run(tools[RUN_SQL], question)
+        if SEMANTIC_SEARCH in tools:
+            return self._after_search(tools[SEMANTIC_SEARCH], question, earlier)
+        if earlier and (m := CHART_ONLY.search(q)):
+            return AIMessage("", tool_calls=[_call(BUILD_CHART, chart_type=m.group(3))])
+        text = f"{earlier[-1]} {question}" if earlier and FOLLOW_UP.search(q) else question
+        return AIMessage("", tool_calls=[_call(SEMANTIC_SEARCH, question=text, k=8)])
+
+    def _after_search(self, found: ToolMessage, question: str, earlier: list[str]) -> AIMessage:
+        artifact = found.artifact or {}
+        db = artifact.get("database")
+        planner = self.planner_for(db) if self.planner_for else None
+        if planner is None:
+            return _refuse("I have no schema to work with.")
+        ranked = list(artifact.get("tables") or [])
+        text = question
+        if earlier and FOLLOW_UP.search(question.lower()):
+            text = f"{earlier[-1]} {re.sub(FOLLOW_UP, '', question.lower())}"
+        try:
+            plan = planner.plan(text, ranked)
+            sql = write_sql(plan, planner.view, planner.dialect)
+        except (NoPlan, ValueError) as exc:
+            return _refuse(f"I could not map this question onto the database: {exc}")
+        return AIMessage("", tool_calls=[_call(RUN_SQL, sql=sql)])
+
+    def _after_run(self, ran: ToolMessage, question: str) -> AIMessage:
+        data = ran.artifact or {}
+        rows, columns = data.get("rows") or [], data.get("columns") or []
+        chart = next(
+            (c for c in ("line", "pie", "bar", "scatter") if c in question.lower()), "auto"
+        )
+        plottable = len(rows) > 1 and len(columns) >= 2
+        numeric = any(c.get("type") in ("integer", "number") for c in columns)
+        if plottable and numeric:
+            return AIMessage("", tool_calls=[_call(BUILD_CHART, chart_type=chart)])
+        return self._answer([ran], question)
+
+    def _answer(self, turn: list[Any], question: str) -> AIMessage:
+        ran = next(
+            (m for m in reversed(turn) if isinstance(m, ToolMessage) and m.name == RUN_SQL), None
+        )
+        if ran is None:  # a chart of the previous result
+            return AIMessage("Here is the previous result as the chart you asked for.")
+        data = ran.artifact or {}
+        names = [c["name"] for c in data.get("columns", [])]
+        return AIMessage(
+            answer(
+                question,
+                names,
+                data.get("rows", []),
+                data.get("row_count", 0),
+                data.get("truncated", False),
+            )
+        )
+
+    # ---- LangChain plumbing -------------------------------------------------------------
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.decide(messages))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._generate(messages)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        yield from _chunks(self.decide(messages))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in _chunks(self.decide(messages)):
+            if run_manager is not None and chunk.text:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+
+def _refuse(reason: str) -> AIMessage:
+    return AIMessage(reason + SUGGEST, response_metadata={"refused": True})
+
+
+def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
+    """Answer text word by word (so faces can stream it), tool calls in the last chunk."""
+    words = re.findall(r"\S+\s*", str(message.content))
+    for word in words:
+        yield ChatGenerationChunk(message=AIMessageChunk(content=word))
+    yield ChatGenerationChunk(
+        message=AIMessageChunk(
+            content="",
+            tool_call_chunks=[
+                {
+                    "name": c["name"],
+                    "args": json.dumps(c["args"]),
+                    "id": c["id"],
+                    "index": i,
+                    "type": "tool_call_chunk",
+                }
+                for i, c in enumerate(message.tool_calls)
+            ],
+            response_metadata=dict(message.response_metadata),
+            usage_metadata={"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
+            chunk_position="last",
+        )
+    )
+
+
+def planner_for(resources: Resources, db: str | None) -> Planner:
+    """A planner over one database's schema, value index and glossary."""
+    database = resources.database(db)
+    view = SchemaView.from_catalog(database.catalog)
+    values = [
+        (d.table, d.column, d.value)
+        for d in resources.index.documents(database)
+        if d.kind == "value" and d.table in view.tables
+    ]
+    knowledge = resources.index.knowledge_for(database)[0]
+    metrics = metrics_from(knowledge.glossary) if knowledge is not None else []
+    metrics = [m for m in metrics if all(t in view.tables for t in m.tables)]
+    return Planner(
+        view=view,
+        values=values,
+        metrics=metrics,
+        latest=_latest_dates(database, view),
+        dialect=database.dialect,
+    )
+
+
+def _latest_dates(database: Any, view: SchemaView) -> dict[tuple[str, str], str]:
+    """The newest value of each date column: what 'last year' and 'this quarter' count from."""
+    from tools.run_sql import execute_read_only
+
+    latest: dict[tuple[str, str], str] = {}
+    for table in view.tables:
+        for column in view.date_columns(table):
+            sql = f'SELECT MAX("{column}") FROM "{table}"'
+            if database.dialect in ("mysql", "mariadb"):
+                sql = sql.replace('"', "`")
+            try:
+                result = execute_read_only(database, sql, max_rows=1, timeout_s=5)
+            except Exception:
+                continue
+            if result.rows and result.rows[0][0] is not None:
+                latest[(table, column)] = str(result.rows[0][0])
+    return latest
+
+
+PlannerFactory = Callable[[str | None], Planner]

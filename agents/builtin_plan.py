@@ -1,0 +1,404 @@
+"""The builtin model's understanding: an English question -> a query plan over the schema.
+
+A plan is a measure (count, count distinct, sum/avg/min/max of a column, a glossary metric, or
+rows), group-by dimensions (columns, row labels of joined tables, time buckets), filters on
+values found in the data, a time range, and top/bottom N. Anything it cannot place makes the
+plan fail with a reason: the builtin model says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.builtin_schema import SchemaView, is_key, is_numeric, singular
+from memory.index_documents import humanize
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20,
+}  # fmt: skip
+BUCKETS = {
+    "year": "%Y", "yearly": "%Y", "annual": "%Y", "annually": "%Y",
+    "month": "%Y-%m", "monthly": "%Y-%m", "quarter": "Q", "quarterly": "Q",
+    "day": "%Y-%m-%d", "daily": "%Y-%m-%d", "week": "%Y-%W", "weekly": "%Y-%W",
+}  # fmt: skip
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december"]  # fmt: skip
+AGGREGATES = {
+    "average": "avg", "avg": "avg", "mean": "avg", "total": "sum", "sum": "sum",
+    "maximum": "max", "max": "max", "highest": "max", "largest": "max", "biggest": "max",
+    "most expensive": "max", "minimum": "min", "min": "min", "lowest": "min",
+    "smallest": "min", "cheapest": "min",
+}  # fmt: skip
+_N = r"(\d+|" + "|".join(NUMBER_WORDS) + r")"
+_TOP = re.compile(r"\b(?:top|first|best|biggest|largest|highest|most)\s+" + _N + r"\b")
+_BOTTOM = re.compile(r"\b(?:bottom|last|worst|least|lowest|fewest|smallest)\s+" + _N + r"\b")
+_SUPERLATIVE_DESC = re.compile(r"\b(most|highest|largest|biggest|best|top|greatest|more)\b")
+_SUPERLATIVE_ASC = re.compile(r"\b(least|lowest|fewest|smallest|worst|bottom|less)\b")
+_COUNT = re.compile(r"\b(how many|number of|count of|count the|count)\b")
+_DISTINCT = re.compile(r"\b(different|distinct|unique)\b")
+_LIST = re.compile(r"^(list|show|give|name|display|which|what are|who are|who is|what is the name)")
+_BY = re.compile(
+    r"\b(?:by|per|for each|for every|in each|each|across|broken down by)\s+(?:the\s+)?([a-z][a-z ]*)"
+)
+_YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+_QUARTER = re.compile(r"\bq([1-4])\s*(?:of\s+)?(19\d\d|20\d\d)\b")
+_MONTH_YEAR = re.compile(r"\b(" + "|".join(MONTHS) + r")\s+(?:of\s+)?(19\d\d|20\d\d)\b")
+_STOP = {"the", "a", "an", "of", "in", "for", "with", "and", "to", "on", "our", "we", "do",
+         "does", "did", "is", "are", "was", "were", "have", "has", "had", "what", "which",
+         "how", "many", "much", "all", "each", "per", "by", "there", "any", "from", "that",
+         "their", "its", "be", "been", "me", "show", "list", "give", "total", "number"}  # fmt: skip
+
+
+class NoPlan(Exception):
+    """The question does not fit a plan; the message says what was missing."""
+
+
+@dataclass
+class Metric:
+    """A glossary term with a SQL expression: what it means and what it always implies."""
+
+    term: str
+    names: list[str]
+    sql: str
+    tables: list[str]
+    filter: str | None = None
+
+
+@dataclass
+class Measure:
+    """What is computed: kind plus its table/column, or a metric's expression."""
+
+    kind: str  # count | count_distinct | sum | avg | min | max | rows | metric
+    table: str
+    column: str | None = None
+    metric: Metric | None = None
+    label: str = "value"
+
+
+@dataclass
+class Dim:
+    """A group-by: a column, a table's row label, or a time bucket of a date column."""
+
+    table: str
+    column: str | None = None
+    bucket: str | None = None  # strftime format, or "Q"
+    label: str = ""
+
+
+@dataclass
+class Filter:
+    """table.column op value (value already a SQL literal)."""
+
+    table: str
+    column: str
+    op: str
+    value: str
+
+
+@dataclass
+class Plan:
+    """Everything needed to write the SQL and to phrase the answer."""
+
+    measure: Measure
+    dims: list[Dim] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    time: tuple[str, str, str, str] | None = None  # table, column, start, end (exclusive)
+    time_label: str = ""
+    order: str | None = None  # desc | asc
+    limit: int | None = None
+    chart: str | None = None
+    order_column: tuple[str, str] | None = None  # rows sorted by this column (top N rows)
+
+
+def _number(token: str) -> int:
+    return int(token) if token.isdigit() else NUMBER_WORDS[token]
+
+
+def _mentions(q: str, phrase: str) -> bool:
+    return re.search(r"\b" + re.escape(phrase) + r"(s|es)?\b", q) is not None
+
+
+@dataclass
+class Planner:
+    """Maps questions onto plans for one database."""
+
+    view: SchemaView
+    values: list[tuple[str, str, str]]  # (table, column, value) of low-cardinality text columns
+    metrics: list[Metric]
+    latest: dict[tuple[str, str], str] = field(default_factory=dict)  # date column -> max value
+    dialect: str = "sqlite"
+
+    # ---- the entry point ----------------------------------------------------------------
+    def plan(self, question: str, ranked_tables: list[str]) -> Plan:
+        """A plan for the question, using the search's table ranking to break ties."""
+        q = " ".join(question.lower().replace("?", " ").replace("'s", "").split())
+        if not re.search(r"[a-z]", q) or not self._english(q):
+            raise NoPlan("I only understand questions in English.")
+        chart = next((c for c in ("line", "pie", "bar", "scatter") if f"{c} chart" in q), None)
+        order, limit = self._top(q)
+        measure = self._measure(q, ranked_tables)
+        plan = Plan(measure=measure, order=order, limit=limit, chart=chart)
+        plan.dims = self._dims(q, measure, ranked_tables)
+        plan.filters = self._filters(q, plan)
+        self._time(q, plan)
+        if measure.kind in ("max", "min") and not plan.dims and plan.limit and plan.limit > 1:
+            # "the 3 most expensive products": rows ordered by the column, not one aggregate
+            plan.order_column = (measure.table, measure.column or "")
+            plan.order = plan.order or ("desc" if measure.kind == "max" else "asc")
+            plan.measure = Measure("rows", measure.table, label=measure.table)
+        if plan.limit is not None and plan.order is None:
+            plan.order = "desc"
+        if plan.dims and plan.order is None and self._superlative(q):
+            plan.order, plan.limit = self._superlative(q), 1
+        return plan
+
+    def _english(self, q: str) -> bool:
+        words = re.findall(r"[a-z]+", q)
+        known = sum(1 for w in words if w in _STOP or w in AGGREGATES or len(w) > 2)
+        return bool(words) and all(ord(ch) < 0x250 for ch in q) and known >= len(words) * 0.6
+
+    def _superlative(self, q: str) -> str | None:
+        if _SUPERLATIVE_DESC.search(q):
+            return "desc"
+        if _SUPERLATIVE_ASC.search(q):
+            return "asc"
+        return None
+
+    def _top(self, q: str) -> tuple[str | None, int | None]:
+        if m := _TOP.search(q):
+            return "desc", _number(m.group(1))
+        if m := _BOTTOM.search(q):
+            return "asc", _number(m.group(1))
+        return None, None
+
+    # ---- what is measured ---------------------------------------------------------------
+    def _entity(self, text: str, ranked: list[str]) -> str | None:
+        """The table a phrase names ('customers', 'order items'), earliest mention first."""
+        best: tuple[int, int, str] | None = None
+        for table in self.view.tables:
+            for word in self.view.words(table):
+                m = re.search(r"\b" + re.escape(word) + r"(s|es)?\b", text)
+                if m:
+                    rank = ranked.index(table) if table in ranked else 99
+                    key = (m.start(), -len(word), table)
+                    if best is None or key[:2] < best[:2] or (key[:2] == best[:2] and rank < 0):
+                        best = key
+        return best[2] if best else None
+
+    def _metric(self, q: str) -> Metric | None:
+        found: tuple[int, Metric] | None = None
+        for metric in self.metrics:
+            for name in metric.names:
+                if _mentions(q, name) and (found is None or len(name) > found[0]):
+                    found = (len(name), metric)
+        return found[1] if found else None
+
+    def _column(self, text: str, tables: list[str], *, numeric: bool) -> tuple[str, str] | None:
+        """The (table, column) whose spoken name appears in text; numeric-only when asked."""
+        best: tuple[int, int, str, str] | None = None
+        for rank, table in enumerate(tables):
+            info = self.view.tables[table]
+            for column in info.columns:
+                if numeric and (not is_numeric(column) or is_key(info, column)):
+                    continue
+                spoken = humanize(column.name)
+                options = {spoken, singular(spoken), spoken.replace("unit ", "")}
+                for option in options:
+                    m = re.search(r"\b" + re.escape(option) + r"(s|es)?\b", text)
+                    if m:
+                        key = (-len(option), rank, table, column.name)
+                        if best is None or key < best:
+                            best = key
+        return (best[2], best[3]) if best else None
+
+    def _measure(self, q: str, ranked: list[str]) -> Measure:
+        metric = self._metric(q)
+        if metric is not None:
+            return Measure(
+                "metric", metric.tables[0], metric=metric, label=metric.term.replace(" ", "_")
+            )
+        tables = self._tables_in_play(q, ranked)
+        if m := _COUNT.search(q):
+            after = q[m.end() :]
+            distinct = _DISTINCT.search(after[:20]) is not None
+            column = (
+                self._column(after.split(" in ")[0], tables, numeric=False) if distinct else None
+            )
+            if column is not None:
+                return Measure("count_distinct", column[0], column[1], label=f"{column[1]}_count")
+            entity = self._entity(after, ranked) or (tables[0] if tables else None)
+            if entity is None:
+                raise NoPlan("I could not tell what to count.")
+            return Measure("count", entity, label=f"{singular(entity)}_count")
+        for word, agg in sorted(AGGREGATES.items(), key=lambda kv: -len(kv[0])):
+            m = re.search(r"\b" + word + r"\b", q)
+            if not m:
+                continue
+            column = self._column(q[m.end() :], tables, numeric=True) or self._column(
+                q, tables, numeric=True
+            )
+            if column is not None:
+                return Measure(agg, column[0], column[1], label=f"{agg}_{column[1]}")
+        if _LIST.search(q) or True:
+            entity = self._entity(q, ranked)
+            if entity is None:
+                raise NoPlan("I could not find which table the question is about.")
+            return Measure("rows", entity, label=entity)
+
+    def _tables_in_play(self, q: str, ranked: list[str]) -> list[str]:
+        named = [t for t in self.view.tables if any(_mentions(q, w) for w in self.view.words(t))]
+        return named + [t for t in ranked if t not in named and t in self.view.tables]
+
+    # ---- group by ------------------------------------------------------------------------
+    def _dims(self, q: str, measure: Measure, ranked: list[str]) -> list[Dim]:
+        dims: list[Dim] = []
+        phrases = [m.group(1) for m in _BY.finditer(q)]
+        for m in re.finditer(
+            r"\b(which|what)\s+([a-z ]+?)\s+(?:has|have|had|sold|generated|made|brought|got|with)\b",
+            q,
+        ):
+            phrases.append(m.group(2))
+        if measure.kind != "rows" and (
+            m := re.search(r"\btop\s+" + _N + r"?\s*([a-z ]+?)(?:\s+(?:by|in|with|for|of)\b|$)", q)
+        ):
+            phrases.append(m.group(2))
+        for words in re.findall(r"\b(yearly|annual|monthly|quarterly|weekly|daily)\b", q):
+            phrases.append(words)
+        for phrase in phrases:
+            dim = self._dim(phrase.strip(), measure, ranked)
+            if dim is not None and all(
+                (d.table, d.column, d.bucket) != (dim.table, dim.column, dim.bucket) for d in dims
+            ):
+                dims.append(dim)
+        return dims
+
+    def _dim(self, phrase: str, measure: Measure, ranked: list[str]) -> Dim | None:
+        first = phrase.split()[0] if phrase else ""
+        if first in BUCKETS:
+            table, column = self._date_column(measure, phrase)
+            return Dim(table, column, bucket=BUCKETS[first], label=first.rstrip("ly") or first)
+        if self._metric(phrase) is not None or (
+            measure.column and humanize(measure.column) in phrase
+        ):
+            return None  # "by revenue": the ordering, not a grouping
+        head = " ".join(phrase.split()[:2])
+        tables = self._tables_in_play(head, ranked + [measure.table])
+        column = self._column(
+            head, [t for t in tables if self._reachable(measure, t)], numeric=False
+        )
+        entity = self._entity(head, ranked)
+        if entity is not None and entity != measure.table and self.view.label_sql(entity, "x"):
+            return Dim(entity, None, label=singular(entity))
+        if column is not None:
+            info = self.view.tables[column[0]]
+            col = info.column(column[1])
+            if col is not None and not is_key(info, col) and not is_numeric(col):
+                return Dim(column[0], column[1], label=column[1])
+        return None
+
+    def _reachable(self, measure: Measure, table: str) -> bool:
+        base = measure.metric.tables if measure.metric else [measure.table]
+        return any(self.view.path(b, table) is not None for b in base)
+
+    def _date_column(self, measure: Measure, phrase: str) -> tuple[str, str]:
+        candidates = list(measure.metric.tables) if measure.metric else [measure.table]
+        for table in list(candidates):
+            candidates += [e.right for e in self.view.edges.get(table, [])]
+        for table in candidates:
+            dates = self.view.date_columns(table)
+            named = [d for d in dates if humanize(d).split()[0] in phrase]
+            if named or dates:
+                return table, (named or dates)[0]
+        raise NoPlan("I could not find a date column for the time in the question.")
+
+    # ---- filters -------------------------------------------------------------------------
+    def _filters(self, q: str, plan: Plan) -> list[Filter]:
+        found: list[Filter] = []
+        taken: list[tuple[int, int]] = []
+        for table, column, value in sorted(self.values, key=lambda v: -len(v[2])):
+            m = re.search(r"(?<![\w])" + re.escape(value.lower()) + r"(?![\w])", q)
+            if not m or any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            if any(d.table == table and d.column == column for d in plan.dims):
+                continue
+            if not self._reachable(plan.measure, table):
+                continue
+            taken.append((m.start(), m.end()))
+            found.append(Filter(table, column, "=", "'" + value.replace("'", "''") + "'"))
+        return found
+
+    # ---- time ----------------------------------------------------------------------------
+    def _time(self, q: str, plan: Plan) -> None:
+        start = end = None
+        if m := _QUARTER.search(q):
+            quarter, year = int(m.group(1)), int(m.group(2))
+            start = f"{year}-{3 * quarter - 2:02d}-01"
+            end = f"{year + quarter // 4}-{(3 * quarter) % 12 + 1:02d}-01"
+            plan.time_label = f"in Q{quarter} {year}"
+        elif m := _MONTH_YEAR.search(q):
+            month, year = MONTHS.index(m.group(1)) + 1, int(m.group(2))
+            start = f"{year}-{month:02d}-01"
+            end = f"{year + month // 12}-{month % 12 + 1:02d}-01"
+            plan.time_label = f"in {m.group(1).title()} {year}"
+        elif years := [int(y) for y in _YEAR.findall(q)]:
+            if len(years) >= 2 and re.search(r"\bbetween\b|\bfrom\b", q):
+                start, end = f"{min(years)}-01-01", f"{max(years) + 1}-01-01"
+                plan.time_label = f"from {min(years)} to {max(years)}"
+            elif re.search(r"\b(since|after)\s+" + str(years[0]), q):
+                start, end = f"{years[0]}-01-01", "9999-12-31"
+                plan.time_label = f"since {years[0]}"
+            else:
+                start, end = f"{years[0]}-01-01", f"{years[0] + 1}-01-01"
+                plan.time_label = f"in {years[0]}"
+        elif re.search(r"\b(last|this|previous)\s+(year|quarter|month)\b", q):
+            start, end = self._relative(q, plan)
+        if start is None or end is None:
+            return
+        table, column = self._date_column(plan.measure, q)
+        plan.time = (table, column, start, end)
+
+    def _relative(self, q: str, plan: Plan) -> tuple[str | None, str | None]:
+        table, column = self._date_column(plan.measure, q)
+        latest = self.latest.get((table, column))
+        if not latest:
+            return None, None
+        year, month = int(latest[:4]), int(latest[5:7])
+        m = re.search(r"\b(last|this|previous)\s+(year|quarter|month)\b", q)
+        assert m is not None
+        which, unit = m.groups()
+        back = 0 if which == "this" else 1
+        if unit == "year":
+            y = year - back
+            plan.time_label = f"in {y}"
+            return f"{y}-01-01", f"{y + 1}-01-01"
+        if unit == "quarter":
+            quarter = (month - 1) // 3 + 1 - back
+            y = year
+            if quarter == 0:
+                quarter, y = 4, year - 1
+            plan.time_label = f"in Q{quarter} {y}"
+            return (
+                f"{y}-{3 * quarter - 2:02d}-01",
+                f"{y + quarter // 4}-{(3 * quarter) % 12 + 1:02d}-01",
+            )
+        month -= back
+        if month == 0:
+            month, year = 12, year - 1
+        plan.time_label = f"in {MONTHS[month - 1].title()} {year}"
+        return f"{year}-{month:02d}-01", f"{year + month // 12}-{month % 12 + 1:02d}-01"
+
+
+def metrics_from(glossary: list[Any]) -> list[Metric]:
+    """Glossary terms that carry SQL, with the other names their definitions give."""
+    found = []
+    for term in glossary:
+        if not term.sql or not term.tables:
+            continue
+        names = [term.term.lower()]
+        if m := re.search(r"also called ([^.]+)", term.definition, re.I):
+            names += [n.strip().lower() for n in re.split(r",|\bor\b", m.group(1)) if n.strip()]
+        found.append(Metric(term.term, names, term.sql, list(term.tables), term.filter))
+    return found
