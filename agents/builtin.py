@@ -10,11 +10,17 @@ import itertools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    AnyMessage,
+    BaseMessage,
+    ToolMessage,
+)
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import ConfigDict
@@ -76,7 +82,7 @@ class BuiltinChatModel(BaseChatModel):
     # ---- deciding the next step ---------------------------------------------------------
     def decide(self, messages: list[BaseMessage]) -> AIMessage:
         """The next message: a tool call, or the answer."""
-        turns = split_turns([m for m in messages if m.type != "system"])  # type: ignore[arg-type]
+        turns = split_turns(cast(list[AnyMessage], [m for m in messages if m.type != "system"]))
         if not turns:
             return AIMessage("Ask me a question about the data.")
         turn = turns[-1]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.builtin_schema import SchemaView, is_key, is_numeric, singular
+from agents.builtin_schema import SchemaView, is_date, is_key, is_numeric, singular
 from memory.index_documents import humanize
 
 NUMBER_WORDS = {
@@ -30,8 +30,10 @@ AGGREGATES = {
     "average": "avg", "avg": "avg", "mean": "avg", "total": "sum", "sum": "sum",
     "maximum": "max", "max": "max", "highest": "max", "largest": "max", "biggest": "max",
     "most expensive": "max", "minimum": "min", "min": "min", "lowest": "min",
-    "smallest": "min", "cheapest": "min",
+    "smallest": "min", "cheapest": "min", "earliest": "min", "first": "min", "oldest": "min",
+    "most recent": "max", "latest": "max", "newest": "max", "last": "max",
 }  # fmt: skip
+DATE_AGGREGATES = {"earliest", "first", "oldest", "most recent", "latest", "newest", "last"}
 _N = r"(\d+|" + "|".join(NUMBER_WORDS) + r")"
 _TOP = re.compile(r"\b(?:top|first|best|biggest|largest|highest|most)\s+" + _N + r"\b")
 _BOTTOM = re.compile(r"\b(?:bottom|last|worst|least|lowest|fewest|smallest)\s+" + _N + r"\b")
@@ -50,6 +52,19 @@ _STOP = {"the", "a", "an", "of", "in", "for", "with", "and", "to", "on", "our", 
          "does", "did", "is", "are", "was", "were", "have", "has", "had", "what", "which",
          "how", "many", "much", "all", "each", "per", "by", "there", "any", "from", "that",
          "their", "its", "be", "been", "me", "show", "list", "give", "total", "number"}  # fmt: skip
+
+
+_ENGLISH = {"the", "how", "many", "what", "which", "who", "is", "are", "was", "were", "of",
+            "by", "per", "show", "list", "give", "total", "number", "average", "top", "in",
+            "for", "with", "each", "count", "did", "does", "do", "have", "has", "and", "name",
+            "when", "where", "sum", "most", "least", "all", "our", "we", "me"}  # fmt: skip
+_AT_LEAST = re.compile(r"\bat (least|most)\b")
+_PASSIVE_BY = re.compile(r"\b\w+ed\s+by\s+$")
+
+
+def singular_text(text: str) -> str:
+    """Every word singular, so 'countries' meets 'country' and 'categories' 'category'."""
+    return " ".join(singular(w) for w in text.split())
 
 
 class NoPlan(Exception):
@@ -157,8 +172,10 @@ class Planner:
 
     def _english(self, q: str) -> bool:
         words = re.findall(r"[a-z]+", q)
-        known = sum(1 for w in words if w in _STOP or w in AGGREGATES or len(w) > 2)
-        return bool(words) and all(ord(ch) < 0x250 for ch in q) and known >= len(words) * 0.6
+        if not words or any(ord(ch) >= 0x250 for ch in q):
+            return False
+        # Every English question has a function word; German/Spanish/French ones have none of these.
+        return any(w in _ENGLISH for w in words)
 
     def _superlative(self, q: str) -> str | None:
         if _SUPERLATIVE_DESC.search(q):
@@ -168,46 +185,91 @@ class Planner:
         return None
 
     def _top(self, q: str) -> tuple[str | None, int | None]:
+        q = _AT_LEAST.sub(" ", q)
         if m := _TOP.search(q):
             return "desc", _number(m.group(1))
         if m := _BOTTOM.search(q):
             return "asc", _number(m.group(1))
+        if m := re.search(
+            r"\b(?:which|what|the|show|list)\s+(?:are\s+the\s+)?" + _N + r"\s+([a-z]+)", q
+        ):
+            rest = q[m.end(1) :]
+            order = (
+                "asc"
+                if _SUPERLATIVE_ASC.search(rest) or re.search(r"\bcheapest\b", rest)
+                else "desc"
+            )
+            return order, _number(m.group(1))
         return None, None
 
     # ---- what is measured ---------------------------------------------------------------
     def _entity(self, text: str, ranked: list[str]) -> str | None:
         """The table a phrase names ('customers', 'order items'), earliest mention first."""
-        best: tuple[int, int, str] | None = None
+        found: list[tuple[int, int, str]] = []
         for table in self.view.tables:
             for word in self.view.words(table):
-                m = re.search(r"\b" + re.escape(word) + r"(s|es)?\b", text)
-                if m:
-                    rank = ranked.index(table) if table in ranked else 99
-                    key = (m.start(), -len(word), table)
-                    if best is None or key[:2] < best[:2] or (key[:2] == best[:2] and rank < 0):
-                        best = key
-        return best[2] if best else None
+                if m := re.search(r"\b" + re.escape(word) + r"(s|es|ed)?\b", text):
+                    found.append((m.start(), m.end(), table))
+        if not found:
+            return None
+        found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
+        first = found[0]
+        # "product categories": the head noun is the last of adjacent table words
+        for start, _end, table in found:
+            if start == first[1] + 1:
+                return table
+        return first[2]
+
+    def _shadowed(self, q: str) -> list[tuple[int, int]]:
+        """Spans of values and multi-word column names: a metric word inside them ('sales' in
+        'sales channel' or 'Senior Sales Representative') is not that metric."""
+        spans = []
+        for _, _, value in self.values:
+            if " " in value and (m := re.search(r"\b" + re.escape(value.lower()) + r"s?\b", q)):
+                spans.append((m.start(), m.end()))
+        for info in self.view.tables.values():
+            for column in info.columns:
+                spoken = humanize(column.name)
+                if " " in spoken and (m := re.search(r"\b" + re.escape(spoken) + r"s?\b", q)):
+                    spans.append((m.start(), m.end()))
+        for word in ("sales channel", "sales rep", "sales representative", "sales manager"):
+            if m := re.search(r"\b" + word, q):
+                spans.append((m.start(), m.end()))
+        return spans
 
     def _metric(self, q: str) -> Metric | None:
+        shadowed = self._shadowed(q)
         found: tuple[int, Metric] | None = None
         for metric in self.metrics:
             for name in metric.names:
-                if _mentions(q, name) and (found is None or len(name) > found[0]):
-                    found = (len(name), metric)
+                words = [re.escape(w) for w in name.split()]
+                pattern = r"\b" + r"\w*(?:\W+\w+){0,2}?\W+".join(words) + r"\w*"
+                for m in re.finditer(pattern, q):
+                    if any(a <= m.start() and m.end() <= b for a, b in shadowed):
+                        continue
+                    if found is None or len(name) > found[0]:
+                        found = (len(name), metric)
         return found[1] if found else None
 
-    def _column(self, text: str, tables: list[str], *, numeric: bool) -> tuple[str, str] | None:
+    def _column(
+        self, text: str, tables: list[str], *, numeric: bool, dates: bool = False
+    ) -> tuple[str, str] | None:
         """The (table, column) whose spoken name appears in text; numeric-only when asked."""
         best: tuple[int, int, str, str] | None = None
+        text = singular_text(text)
         for rank, table in enumerate(tables):
             info = self.view.tables[table]
             for column in info.columns:
-                if numeric and (not is_numeric(column) or is_key(info, column)):
+                wanted = is_numeric(column) or (dates and is_date(column))
+                if numeric and (not wanted or is_key(info, column)):
                     continue
-                spoken = humanize(column.name)
-                options = {spoken, singular(spoken), spoken.replace("unit ", "")}
-                for option in options:
-                    m = re.search(r"\b" + re.escape(option) + r"(s|es)?\b", text)
+                spoken = singular_text(humanize(column.name))
+                options = {spoken, spoken.replace("unit ", "")}
+                if dates:
+                    options.add(spoken.replace(" date", ""))
+                options |= {spoken.replace("signup", "sign up")}
+                for option in options - {""}:
+                    m = re.search(r"\b" + re.escape(option) + r"\b", text)
                     if m:
                         key = (-len(option), rank, table, column.name)
                         if best is None or key < best:
@@ -233,12 +295,24 @@ class Planner:
             if entity is None:
                 raise NoPlan("I could not tell what to count.")
             return Measure("count", entity, label=f"{singular(entity)}_count")
+        if m := re.search(
+            r"\b(?:the\s+)?(most|fewest|least|more|fewer)\s+([a-z]+(?:\s+[a-z]+)?)", q
+        ):
+            entity = self._entity(m.group(2), ranked)
+            numeric_col = self._column(m.group(2), tables, numeric=True)
+            if entity is not None and numeric_col is None:
+                return Measure("count", entity, label=f"{singular(entity)}_count")
+            if numeric_col is not None:
+                return Measure(
+                    "sum", numeric_col[0], numeric_col[1], label=f"total_{numeric_col[1]}"
+                )
         for word, agg in sorted(AGGREGATES.items(), key=lambda kv: -len(kv[0])):
             m = re.search(r"\b" + word + r"\b", q)
             if not m:
                 continue
-            column = self._column(q[m.end() :], tables, numeric=True) or self._column(
-                q, tables, numeric=True
+            dates = word in DATE_AGGREGATES
+            column = self._column(q[m.end() :], tables, numeric=True, dates=dates) or self._column(
+                q, tables, numeric=True, dates=dates
             )
             if column is not None:
                 return Measure(agg, column[0], column[1], label=f"{agg}_{column[1]}")
@@ -250,21 +324,29 @@ class Planner:
 
     def _tables_in_play(self, q: str, ranked: list[str]) -> list[str]:
         named = [t for t in self.view.tables if any(_mentions(q, w) for w in self.view.words(t))]
-        return named + [t for t in ranked if t not in named and t in self.view.tables]
+        rest = [t for t in ranked if t not in named and t in self.view.tables]
+        return named + rest + [t for t in self.view.tables if t not in named and t not in rest]
 
     # ---- group by ------------------------------------------------------------------------
     def _dims(self, q: str, measure: Measure, ranked: list[str]) -> list[Dim]:
         dims: list[Dim] = []
-        phrases = [m.group(1) for m in _BY.finditer(q)]
+        phrases = [
+            m.group(1) for m in _BY.finditer(q) if not _PASSIVE_BY.search(q[: m.start() + 3])
+        ]
+        verbs = (
+            r"(?:has|have|had|sold|generated|made|brought|got|with|placed|bought|ordered|"
+            r"received|returned)"
+        )
         for m in re.finditer(
-            r"\b(which|what)\s+([a-z ]+?)\s+(?:has|have|had|sold|generated|made|brought|got|with)\b",
-            q,
+            r"\b(?:which|what)\s+(?:" + _N + r"\s+)?([a-z ]+?)\s+" + verbs + r"\b", q
         ):
             phrases.append(m.group(2))
         if measure.kind != "rows" and (
-            m := re.search(r"\btop\s+" + _N + r"?\s*([a-z ]+?)(?:\s+(?:by|in|with|for|of)\b|$)", q)
+            top := re.search(
+                r"\btop\s+" + _N + r"?\s*([a-z ]+?)(?:\s+(?:by|in|with|for|of)\b|$)", q
+            )
         ):
-            phrases.append(m.group(2))
+            phrases.append(top.group(2))
         for words in re.findall(r"\b(yearly|annual|monthly|quarterly|weekly|daily)\b", q):
             phrases.append(words)
         for phrase in phrases:
@@ -285,18 +367,22 @@ class Planner:
         ):
             return None  # "by revenue": the ordering, not a grouping
         head = " ".join(phrase.split()[:2])
-        tables = self._tables_in_play(head, ranked + [measure.table])
-        column = self._column(
+        tables = self._tables_in_play(head, [*ranked, measure.table])
+        found = self._column(
             head, [t for t in tables if self._reachable(measure, t)], numeric=False
         )
+        if found is not None:
+            info = self.view.tables[found[0]]
+            col = info.column(found[1])
+            usable = col is not None and not is_key(info, col) and not is_numeric(col)
+            # the measured table's own name column names rows, it does not group them
+            if usable and not (found[1].lower() == "name" and found[0] == measure.table):
+                return Dim(found[0], found[1], label=found[1])
         entity = self._entity(head, ranked)
-        if entity is not None and entity != measure.table and self.view.label_sql(entity, "x"):
+        labelled = entity is not None and self.view.label_sql(entity, "x") is not None
+        if labelled and (entity != measure.table or measure.kind not in ("count", "rows")):
+            assert entity is not None
             return Dim(entity, None, label=singular(entity))
-        if column is not None:
-            info = self.view.tables[column[0]]
-            col = info.column(column[1])
-            if col is not None and not is_key(info, col) and not is_numeric(col):
-                return Dim(column[0], column[1], label=column[1])
         return None
 
     def _reachable(self, measure: Measure, table: str) -> bool:
@@ -319,7 +405,7 @@ class Planner:
         found: list[Filter] = []
         taken: list[tuple[int, int]] = []
         for table, column, value in sorted(self.values, key=lambda v: -len(v[2])):
-            m = re.search(r"(?<![\w])" + re.escape(value.lower()) + r"(?![\w])", q)
+            m = re.search(r"(?<![\w])" + re.escape(value.lower()) + r"s?(?![\w])", q)
             if not m or any(a < m.end() and m.start() < b for a, b in taken):
                 continue
             if any(d.table == table and d.column == column for d in plan.dims):
@@ -328,6 +414,30 @@ class Planner:
                 continue
             taken.append((m.start(), m.end()))
             found.append(Filter(table, column, "=", "'" + value.replace("'", "''") + "'"))
+        return found + self._flags(q, plan)
+
+    def _flags(self, q: str, plan: Plan) -> list[Filter]:
+        """Yes/no columns named in the question ('discontinued products') -> col = 1 (or 0 after
+        'not'/'non-')."""
+        found = []
+        for table in self.view.tables:
+            if not self._reachable(plan.measure, table):
+                continue
+            for column in self.view.tables[table].columns:
+                name = column.name.lower()
+                flag = (
+                    (column.type or "").upper().startswith("BOOL")
+                    or bool(re.match(r"(is|has)_", name))
+                    or name in ("discontinued", "active", "deleted", "enabled", "archived")
+                )
+                spoken = humanize(re.sub(r"^(is|has)_", "", column.name))
+                if not flag or not (
+                    m := re.search(r"\b(not |non-?)?" + re.escape(spoken) + r"\b", q)
+                ):
+                    continue
+                if table != plan.measure.table and not _mentions(q, singular(humanize(table))):
+                    continue
+                found.append(Filter(table, column.name, "=", "0" if m.group(1) else "1"))
         return found
 
     # ---- time ----------------------------------------------------------------------------
@@ -369,7 +479,9 @@ class Planner:
         m = re.search(r"\b(last|this|previous)\s+(year|quarter|month)\b", q)
         assert m is not None
         which, unit = m.groups()
-        back = 0 if which == "this" else 1
+        # "last year" is the year before the data's latest (the knowledge file's convention);
+        # "last quarter"/"last month" is the latest one in the data.
+        back = 1 if (which != "this" and unit == "year") else 0
         if unit == "year":
             y = year - back
             plan.time_label = f"in {y}"

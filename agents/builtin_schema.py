@@ -81,7 +81,27 @@ class SchemaView:
                 view.edges.setdefault(table.name, []).append(a)
                 if fk.ref_table != table.name:
                     view.edges.setdefault(fk.ref_table, []).append(b)
+        view._link_views()
         return view
+
+    def _link_views(self) -> None:
+        """Views have no foreign keys: join a view to a table on the table's one-column primary
+        key when the view has a column of that name (order_totals.order_id -> orders)."""
+        for view in self.tables.values():
+            if view.kind != "view" or view.name in self.edges:
+                continue
+            names = {c.name.lower() for c in view.columns}
+            for table in self.tables.values():
+                if table.kind == "view" or len(table.primary_key) != 1:
+                    continue
+                key = table.primary_key[0]
+                if key.lower() in names:
+                    self.edges.setdefault(view.name, []).append(
+                        Edge(view.name, table.name, (key,), (key,))
+                    )
+                    self.edges.setdefault(table.name, []).append(
+                        Edge(table.name, view.name, (key,), (key,))
+                    )
 
     def words(self, table: str) -> set[str]:
         """How people might name a table: 'order_items' -> {'order items', 'order item', ...}."""

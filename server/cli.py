@@ -14,6 +14,7 @@ import typer
 from tools.errors import (
     INVALID_ARGUMENT,
     INVALID_CONFIG,
+    MODEL_UNAVAILABLE,
     ROW_CAP,
     UNKNOWN_DATABASE,
     SqlsageError,
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
     from tools.databases import Database
 
 # Errors in what the user asked for (exit 2) as opposed to a query that failed (exit 1).
-USAGE_CODES = frozenset({INVALID_CONFIG, UNKNOWN_DATABASE, INVALID_ARGUMENT, ROW_CAP})
+USAGE_CODES = frozenset(
+    {INVALID_CONFIG, UNKNOWN_DATABASE, INVALID_ARGUMENT, ROW_CAP, MODEL_UNAVAILABLE}
+)
 
 app = typer.Typer(
     name="sqlsage",
@@ -358,6 +361,50 @@ def knowledge_add_example(
     except SqlsageError as error:
         fail(error)
     typer.echo(f"Added to {path}; index updated ({report.embedded} documents embedded).")
+
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="builtin (offline), or a litellm model such as openai/gpt-4o-mini."
+    ),
+]
+SessionOption = Annotated[
+    str | None, typer.Option("--session", help="Continue this session (its id).")
+]
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    db: DbOption = None,
+    model: ModelOption = None,
+    session: SessionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ask a question: steps stream as they happen, then the SQL, rows, chart and answer."""
+    from graphs.turns import Turn
+    from server.cli_ask import run_ask
+
+    STATE.json_mode = as_json
+    try:
+        code = run_ask(
+            STATE.get_resources(), Turn(question, session_id=session, db=db, model=model), as_json
+        )
+    except SqlsageError as error:
+        fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def chat(db: DbOption = None, model: ModelOption = None, session: SessionOption = None) -> None:
+    """A conversation over one session: follow-ups reuse the previous SQL and result."""
+    from server.cli_ask import run_chat
+
+    try:
+        run_chat(STATE.get_resources(), db, model, session)
+    except SqlsageError as error:
+        fail(error)
 
 
 @app.command()
