@@ -1,10 +1,12 @@
 """`make demo` for now: the sample schema, a question's semantic search, then its SQL validated,
 run and charted.
 
-The agent issue turns this into the chat server; the steps shown here are the same tools.
+Steps 1-6 call the tools directly; step 7 asks the agent, which calls the same tools.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from server.resources import Resources
 from tools.databases import Database
@@ -63,7 +65,33 @@ def run_demo(resources: Resources, database: Database) -> None:
     spec = write_chart(chart, out_dir / "demo-chart.vl.json")
     console.print(f"{chart.type} chart: {chart.reason}")
     console.print(f"Chart written to {svg} (Vega-Lite spec: {spec})")
+    console.print(Rule("7. The agent (builtin offline model): a question, then a follow-up"))
+    run_agent_demo(resources, console)
     console.print(
-        '\nTry: .venv/bin/sqlsage sql run "SELECT segment, COUNT(*) FROM customers '
-        'GROUP BY segment"'
+        '\nTry: .venv/bin/sqlsage ask "Top 5 products by revenue in 2024"   '
+        "or   .venv/bin/sqlsage chat"
     )
+
+
+AGENT_QUESTIONS = ("What was the total revenue by year?", "and only for 2023?")
+
+
+def run_agent_demo(resources: Resources, console: Any) -> None:
+    """Two turns of one session through the graph, steps streamed as they happen."""
+    import asyncio
+
+    from graphs.turns import Turn
+    from server.agent_runtime import open_runner
+    from server.cli_ask import ask_once
+
+    async def turns() -> None:
+        session: str | None = None
+        async with open_runner(resources) as runner:
+            for question in AGENT_QUESTIONS:
+                console.print(f"[bold cyan]you> {question}[/bold cyan]")
+                out = await ask_once(
+                    runner, Turn(question, session_id=session), as_json=False, console=console
+                )
+                session = out["session_id"]
+
+    asyncio.run(turns())
