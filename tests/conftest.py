@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Appended, not prepended: tests/agents, tests/graphs and tests/evals must never shadow the real
+# agents, graphs and evals packages (tests is itself a package, so they are tests.agents etc.).
+sys.path.append(str(Path(__file__).parent))
 
 from service_dbs import (
     mariadb_available,

@@ -12,7 +12,7 @@ litellm sends, without the provider prefix), else from the default queue. With `
 the last behaviour of that queue is never popped. An empty queue answers 400 "script exhausted",
 which the client does not retry, so a short script fails the test loudly instead of hanging.
 
-Other test folders import it as `from agents.fake_openai import ...`: tests/ is on sys.path
+Other test folders import it as `from tests.agents.fake_openai import ...`.
 (tests/conftest.py) and this folder is a package, so `agents` here is tests/agents, while
 `agents.llm` and friends still resolve to the source package through the editable install.
 """
