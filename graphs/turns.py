@@ -8,6 +8,7 @@ faces turn them into usage errors. Errors during the turn become an `error` even
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from langchain_core.messages import HumanMessage
 
 from agents.context import AgentContext, Services
 from graphs.events import Event, EventCounter, raw_events
-from tools.errors import INTERNAL_ERROR, INVALID_ARGUMENT, SqlsageError
+from tools.errors import INTERNAL_ERROR, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
 
 MAX_QUESTION_CHARS = 4000
 STREAM_MODES = ["custom", "messages", "values"]
@@ -118,11 +119,18 @@ class TurnRunner:
     async def resume(self, session_id: str) -> AsyncIterator[Event]:
         """Finish a turn that a killed process left half done, from its last checkpoint."""
         config = {"configurable": {"thread_id": session_id}}
+        spec = self.services.resources.settings.model
+        if self.sessions is not None:  # the model the turn started with; unknown ids: not_found
+            info = await asyncio.to_thread(self.sessions.get, session_id)
+            spec = info.model or spec
         snapshot = await self.graph.aget_state(config)
         values = snapshot.values or {}
+        if not values:
+            raise SqlsageError(
+                NOT_FOUND, f"No session '{session_id}' to resume.", hint="Start it with a question."
+            )
         counter = EventCounter(session_id, int(values.get("turn", 1)))
         started = time.perf_counter()
-        spec = self.services.resources.settings.model
         ctx = AgentContext(
             services=self.services,
             chat_model=self.chat_model(spec),
@@ -139,8 +147,6 @@ class TurnRunner:
 
     async def _start(self, session_id: str, turn: Turn, db: str, spec: str, question: str) -> int:
         if self.sessions is not None:
-            import asyncio
-
             await asyncio.to_thread(
                 self.sessions.get_or_create, session_id, owner=turn.owner, db=db, model=spec
             )
@@ -179,11 +185,10 @@ class TurnRunner:
         if error is not None:
             yield counter.make("error", error)
         if self.sessions is not None:
-            import asyncio
-
             await asyncio.to_thread(self.sessions.finish_turn, ctx.session_id, messages_added=2)
         done = _done(final, time.perf_counter() - started, error)
-        done["sql"] = sql
+        # A resumed turn may have run its SQL before the kill: the state still has it.
+        done["sql"] = sql or (final.get("sql") if state_in is None else None)
         yield counter.make("done", done)
 
 
