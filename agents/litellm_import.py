@@ -8,7 +8,7 @@ from types import ModuleType
 
 # pydantic warns about litellm's ReadOnly TypedDict items when it first builds the schema of
 # Message/Delta, which litellm defers to the first response.
-_READONLY_WARNING = r"Item '.*' on TypedDict class '.*' is using the `ReadOnly` qualifier"
+_READONLY_WARNING = r"Items? .* on TypedDict class '.*' (is|are) using the `ReadOnly` qualifier"
 # litellm's stream handler getattr()s every attribute of each delta, including deprecated ones.
 _INSTANCE_ATTRIBUTE_WARNING = r"Accessing the 'model_\w+' attribute on the instance is deprecated"
 
@@ -29,7 +29,9 @@ def litellm_module() -> ModuleType:
             warnings.filterwarnings("ignore", message=_READONLY_WARNING, category=UserWarning)
             Message.model_rebuild()
             Delta.model_rebuild()
-    # Re-added on every use (it is idempotent): pytest resets the filters for each test.
+    # Re-added on every use (it is idempotent): pytest resets the filters for each test. The
+    # ReadOnly one also fires later, when litellm first imports its github_copilot types.
+    warnings.filterwarnings("ignore", message=_READONLY_WARNING, category=UserWarning)
     warnings.filterwarnings(
         "ignore",
         message=_INSTANCE_ATTRIBUTE_WARNING,

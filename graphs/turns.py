@@ -104,6 +104,7 @@ class TurnRunner:
             "question": question,
             "turn": number,
             "db": database.name,
+            "model": spec,
             "context": "",
             "tool_calls": 0,
             "failures": 0,
@@ -125,6 +126,7 @@ class TurnRunner:
             spec = info.model or spec
         snapshot = await self.graph.aget_state(config)
         values = snapshot.values or {}
+        spec = values.get("model") or spec  # the model this very turn started with
         if not values:
             raise SqlsageError(
                 NOT_FOUND, f"No session '{session_id}' to resume.", hint="Start it with a question."

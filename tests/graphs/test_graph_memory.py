@@ -258,6 +258,24 @@ def test_resume_continues_with_the_model_the_turn_started_with(resources: Resour
     assert asked == ["scripted-x"]
 
 
+def test_resume_uses_the_model_of_the_interrupted_turn_not_the_first(resources: Resources) -> None:
+    models = {
+        "model-a": ScriptedChatModel(script=[reply("Hello."), reply("Wrong model.")]),
+        "model-b": ScriptedChatModel(script=[reply("", call("run_sql", sql=GERMANY)), _crash]),
+    }
+    session_id = uuid.uuid4().hex
+
+    async def scenario() -> list[Event]:
+        async with open_runner(resources, model_factory=models.__getitem__) as runner:
+            await ask(runner, "Say hello.", session_id=session_id, model="model-a")
+            await ask(runner, "How many customers?", session_id=session_id, model="model-b")
+            models["model-b"].script.append(reply("There are 167 customers in Germany."))
+            return await resume(runner, session_id)
+
+    resumed = run(scenario())
+    assert resumed[-1].data["answer"] == "There are 167 customers in Germany."
+
+
 def test_resumed_done_carries_the_sql_the_turn_ran(resources: Resources) -> None:
     resumed, _ = _resume_after_crash(resources, "builtin")
     done = resumed[-1].data
