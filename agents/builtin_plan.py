@@ -54,10 +54,12 @@ _STOP = {"the", "a", "an", "of", "in", "for", "with", "and", "to", "on", "our", 
          "their", "its", "be", "been", "me", "show", "list", "give", "total", "number"}  # fmt: skip
 
 
-_ENGLISH = {"the", "how", "many", "what", "which", "who", "is", "are", "was", "were", "of",
-            "by", "per", "show", "list", "give", "total", "number", "average", "top", "in",
-            "for", "with", "each", "count", "did", "does", "do", "have", "has", "and", "name",
-            "when", "where", "sum", "most", "least", "all", "our", "we", "me"}  # fmt: skip
+# English words a question is built with, leaving out those German, Italian, Spanish or French
+# questions share ("in", "was", "me", "all", "do"): one of these must be there.
+_ENGLISH = {"the", "how", "many", "what", "which", "who", "is", "are", "were", "of", "by",
+            "per", "show", "list", "give", "total", "number", "average", "top", "for", "with",
+            "each", "count", "did", "does", "have", "has", "and", "name", "when", "where", "sum",
+            "most", "least", "our", "we", "there"}  # fmt: skip
 _AT_LEAST = re.compile(r"\bat (least|most)\b")
 _PASSIVE_BY = re.compile(r"\b\w+ed\s+by\s+$")
 
@@ -145,6 +147,7 @@ class Planner:
     metrics: list[Metric]
     latest: dict[tuple[str, str], str] = field(default_factory=dict)  # date column -> max value
     dialect: str = "sqlite"
+    vocabulary: set[str] = field(default_factory=set)  # schema and glossary words, singular
 
     # ---- the entry point ----------------------------------------------------------------
     def plan(self, question: str, ranked_tables: list[str]) -> Plan:
@@ -174,8 +177,24 @@ class Planner:
         words = re.findall(r"[a-z]+", q)
         if not words or any(ord(ch) >= 0x250 for ch in q):
             return False
-        # Every English question has a function word; German/Spanish/French ones have none of these.
-        return any(w in _ENGLISH for w in words)
+        # An English question has one of these function words, or is terse ("Revenue in 2023")
+        # but then speaks the schema's own (English) vocabulary.
+        if any(w in _ENGLISH for w in words):
+            return True
+        return any(singular(w) in self._vocabulary() for w in words if len(w) > 2)
+
+    def _vocabulary(self) -> set[str]:
+        if not self.vocabulary:
+            words: set[str] = set()
+            for table, info in self.view.tables.items():
+                words |= set(singular_text(humanize(table)).split())
+                for column in info.columns:
+                    words |= set(singular_text(humanize(column.name)).split())
+            for metric in self.metrics:
+                for name in metric.names:
+                    words |= set(singular_text(name).split())
+            self.vocabulary = words - {"id"}
+        return self.vocabulary
 
     def _superlative(self, q: str) -> str | None:
         if _SUPERLATIVE_DESC.search(q):

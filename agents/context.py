@@ -61,3 +61,6 @@ class AgentContext:
     repair_budget: int = REPAIR_BUDGET
     # Full pages handed back by run_sql in this process, by result_ref (build_chart's input).
     pages: dict[str, QueryResult] = field(default_factory=dict)
+    # This turn's retrieved schema context and tool-bound model: per run, never checkpointed.
+    context: str | None = None
+    bound_model: Any = None

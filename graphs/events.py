@@ -85,8 +85,8 @@ def _text_parts(chunk: BaseMessage) -> tuple[str, str]:
 async def raw_events(
     stream: AsyncIterator[Any], final: dict[str, Any]
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """(event, payload) pairs from graph.astream(stream_mode=["custom", "messages", "values"]);
-    the last full state is left in `final`."""
+    """(event, payload) pairs from graph.astream(stream_mode=["custom", "messages", "updates"]);
+    the turn's state updates (all but messages) are merged into `final`."""
     async for mode, chunk in stream:
         if mode == "custom":
             payload = dict(chunk)
@@ -100,6 +100,11 @@ async def raw_events(
                 yield "reasoning", {"text": reasoning}
             if text:
                 yield "token", {"text": text}
-        elif mode == "values":
-            final.clear()
-            final.update(chunk)
+        elif mode == "updates":
+            # Cheaper than "values" (no full state per step); the turn's outcome fields all
+            # arrive as node updates. Messages are not needed here.
+            for update in chunk.values():
+                if isinstance(update, dict):
+                    final.update({k: v for k, v in update.items() if k != "messages"})
+                    added = [m for m in update.get("messages", []) if m.type != "remove"]
+                    final["messages_added"] = final.get("messages_added", 0) + len(added)

@@ -20,8 +20,11 @@ from graphs.state import State
 from graphs.tool_calls import REPAIRABLE, execute
 from tools.errors import (
     BUDGET_EXHAUSTED,
+    CANCELLED,
+    DATABASE_UNREACHABLE,
     INVALID_ARGUMENT,
     MODEL_UNAVAILABLE,
+    TIMEOUT,
     UNANSWERABLE,
     SqlsageError,
 )
@@ -29,6 +32,8 @@ from tools.registry import tool_schemas
 from tools.semantic_search import semantic_search
 
 RETRIEVE_K = 8
+# Failures that are not the SQL's fault: no rewrite fixes them, and the user must hear which.
+OUTAGES = frozenset({DATABASE_UNREACHABLE, TIMEOUT, CANCELLED})
 
 
 def emit(event: str, data: dict[str, Any]) -> None:
@@ -49,23 +54,32 @@ def _search_text(state: State) -> str:
     return question
 
 
+async def _retrieve_quietly(state: State, ctx: AgentContext) -> str:
+    """Schema context for this turn's question; sets ctx.context; returns a step summary."""
+    if ctx.services is None:
+        ctx.context = ""
+        return "no services"
+    try:
+        resources = ctx.services.resources
+        database = resources.database(ctx.db)
+        found = await asyncio.to_thread(
+            semantic_search, resources.index, database, _search_text(state), k=RETRIEVE_K
+        )
+        ctx.context = found.context
+        return f"{len(found.tables)} table(s)"
+    except SqlsageError as exc:
+        # Retrieval is a help, not a gate: the model can still look the schema up.
+        ctx.context = f"(schema context unavailable: {exc.message})"
+        return f"error: {exc.code}"
+
+
 async def retrieve(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Find the schema context for this question (with the conversation so far)."""
+    """Find the schema context for this question (with the conversation so far). It lives in
+    the run's context, not in the state: checkpoints would store it again after every step."""
     ctx = _ctx(runtime)
     started = time.perf_counter()
     emit("step", {"name": "retrieve", "status": "start", "args": {}})
-    context, summary = "", "no services"
-    if ctx.services is not None:
-        try:
-            resources = ctx.services.resources
-            database = resources.database(ctx.db)
-            found = await asyncio.to_thread(
-                semantic_search, resources.index, database, _search_text(state), k=RETRIEVE_K
-            )
-            context, summary = found.context, f"{len(found.tables)} table(s)"
-        except SqlsageError as exc:
-            # Retrieval is a help, not a gate: the model can still look the schema up.
-            context, summary = f"(schema context unavailable: {exc.message})", f"error: {exc.code}"
+    summary = await _retrieve_quietly(state, ctx)
     emit(
         "step",
         {
@@ -75,7 +89,7 @@ async def retrieve(state: State, runtime: Runtime[AgentContext]) -> dict[str, An
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
-    return {"context": context}
+    return {}
 
 
 def _system(state: State, ctx: AgentContext) -> SystemMessage:
@@ -88,7 +102,7 @@ def _system(state: State, ctx: AgentContext) -> SystemMessage:
             dialect=dialect,
             db=ctx.db or "default",
             steps=left,
-            context=state.get("context") or "(none)",
+            context=ctx.context or "(none)",
         )
     )
 
@@ -104,7 +118,15 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
         )
     started = time.perf_counter()
     emit("step", {"name": "agent", "status": "start", "args": {}})
-    model = ctx.chat_model.bind_tools(tool_schemas())
+    if ctx.context is None and ctx.services is not None:
+        await _retrieve_quietly(state, ctx)  # a resumed turn: the context was not checkpointed
+    out_of_steps = state.get("tool_calls", 0) >= ctx.step_budget
+    if out_of_steps:
+        model: Any = ctx.chat_model  # the last word: no tools, answer with what there is
+    else:
+        if ctx.bound_model is None:
+            ctx.bound_model = ctx.chat_model.bind_tools(tool_schemas())
+        model = ctx.bound_model
     messages = [_system(state, ctx), *for_model(state.get("messages", []))]
     response = await model.ainvoke(messages)
     if not isinstance(response, AIMessage):
@@ -220,25 +242,24 @@ async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     return {**update, "messages": messages, "tool_calls": used, "failures": failures}
 
 
-def after_model(
+async def after_model(
     state: State, runtime: Runtime[AgentContext]
 ) -> Literal["tools", "agent", "finish"]:
-    """Tool calls go to the tools; an answer sent back by the number check goes to the model."""
+    """Tool calls go to the tools (while steps are left); an answer sent back by the number
+    check goes to the model. Async so LangGraph runs it inline, not in a worker thread."""
     last = state["messages"][-1]
-    if isinstance(last, AIMessage) and (last.tool_calls or last.invalid_tool_calls):
+    calls = isinstance(last, AIMessage) and bool(last.tool_calls or last.invalid_tool_calls)
+    if calls and state.get("tool_calls", 0) < _ctx(runtime).step_budget:
         return "tools"
     if isinstance(last, HumanMessage):
         return "agent"
     return "finish"
 
 
-def after_tools(state: State, runtime: Runtime[AgentContext]) -> Literal["agent", "finish"]:
-    """Back to the model, unless a budget is used up."""
-    ctx = _ctx(runtime)
-    if (
-        state.get("failures", 0) >= ctx.repair_budget
-        or state.get("tool_calls", 0) >= ctx.step_budget
-    ):
+async def after_tools(state: State, runtime: Runtime[AgentContext]) -> Literal["agent", "finish"]:
+    """Back to the model, unless the repair budget is used up. A used-up step budget still
+    goes back once: the model gets a last call, without tools, to answer with what it has."""
+    if state.get("failures", 0) >= _ctx(runtime).repair_budget:
         return "finish"
     return "agent"
 
@@ -249,9 +270,13 @@ async def finish(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]
     ctx = _ctx(runtime)
     update: dict[str, Any] = {"messages": compaction(state.get("messages", []))}
     answer = state.get("answer") or ""
+    error = state.get("error")
+    last = state["messages"][-1]
     if answer and state.get("failures", 0) < ctx.repair_budget:
-        last = state["messages"][-1]
         if isinstance(last, AIMessage) and last.response_metadata.get("refused"):
+            if error is not None:  # it gave up because a tool failed: that failure is the news
+                update |= {"status": "failed", "error": error}
+                return update
             hint = "Rephrase the question, or configure a real model (SQLSAGE_MODEL)."
             update |= {
                 "status": "refused",
@@ -260,8 +285,9 @@ async def finish(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]
         else:
             update |= {"status": "answered", "error": None}
         return update
-    error = state.get("error")
-    if state.get("failures", 0) >= ctx.repair_budget:
+    if error is not None and error.get("code") in OUTAGES:
+        pass  # the database was down or too slow: say that, not "budget exhausted"
+    elif state.get("failures", 0) >= ctx.repair_budget:
         reason = (
             f"After {state.get('failures')} failed attempts the last error was: "
             f"{(error or {}).get('message', 'unknown')}"
@@ -271,10 +297,11 @@ async def finish(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]
             reason,
             hint="Rephrase the question, or name the tables and columns to use.",
         ).to_dict()
-    elif error is None:
+    elif error is None or answer == "":
         error = SqlsageError(
             BUDGET_EXHAUSTED, f"The step budget of {ctx.step_budget} tool calls ran out."
         ).to_dict()
+    assert error is not None
     text = GAVE_UP.format(reason=error["message"])
     update["messages"] = [*update["messages"], AIMessage(text)]
     update |= {"answer": text, "status": "failed", "error": error}

@@ -27,7 +27,6 @@ class State(TypedDict, total=False):
     turn: int
     db: str
     model: str  # the model string this turn runs with (what a resume continues with)
-    context: str  # what retrieval found for this turn's question
     tool_calls: int  # tool calls used in this turn (step budget)
     failures: int  # failed validate/run/argument attempts in this turn (repair budget)
     number_checks: int  # times the answer was sent back for figures not in the result

@@ -91,7 +91,8 @@ async def _search(args: SemanticSearchArgs, services: Services, ctx: AgentContex
     return Outcome(
         content=found.context,
         summary=f"{len(found.tables)} table(s): {', '.join(found.tables[:6])}",
-        artifact=found.model_dump(),
+        # What a rule-based model needs; the hits and context are already in the content.
+        artifact={"database": found.database, "tables": found.tables},
     )
 
 

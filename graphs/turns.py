@@ -23,7 +23,7 @@ from graphs.events import Event, EventCounter, raw_events
 from tools.errors import INTERNAL_ERROR, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
 
 MAX_QUESTION_CHARS = 4000
-STREAM_MODES = ["custom", "messages", "values"]
+STREAM_MODES = ["custom", "messages", "updates"]
 
 
 def check_question(question: Any) -> str:
@@ -105,7 +105,6 @@ class TurnRunner:
             "turn": number,
             "db": database.name,
             "model": spec,
-            "context": "",
             "tool_calls": 0,
             "failures": 0,
             "number_checks": 0,
@@ -149,10 +148,9 @@ class TurnRunner:
 
     async def _start(self, session_id: str, turn: Turn, db: str, spec: str, question: str) -> int:
         if self.sessions is not None:
-            await asyncio.to_thread(
-                self.sessions.get_or_create, session_id, owner=turn.owner, db=db, model=spec
+            number: int = await asyncio.to_thread(
+                self.sessions.begin_turn, session_id, question, owner=turn.owner, db=db, model=spec
             )
-            number: int = await asyncio.to_thread(self.sessions.start_turn, session_id, question)
             return number
         if getattr(self.graph, "checkpointer", None) is None:
             return 1
@@ -182,12 +180,19 @@ class TurnRunner:
             error = SqlsageError(
                 INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:500], hint="Try the question again."
             ).to_dict()
+        if state_in is None and error is None:  # a resumed turn: earlier steps' updates too
+            snapshot = await self.graph.aget_state(config)
+            final = {**(snapshot.values or {}), **final}
         if error is None and final.get("status") in ("failed", "refused"):
             error = final.get("error")
         if error is not None:
             yield counter.make("error", error)
         if self.sessions is not None:
-            await asyncio.to_thread(self.sessions.finish_turn, ctx.session_id, messages_added=2)
+            await asyncio.to_thread(
+                self.sessions.finish_turn,
+                ctx.session_id,
+                messages_added=int(final.get("messages_added", 0)) + (1 if state_in else 0),
+            )
         done = _done(final, time.perf_counter() - started, error)
         # A resumed turn may have run its SQL before the kill: the state still has it.
         done["sql"] = sql or (final.get("sql") if state_in is None else None)

@@ -112,6 +112,9 @@ async def _sqlite_saver(path: Path) -> AsyncIterator[BaseCheckpointSaver[Any]]:
         try:
             # WAL lets another process read while this one writes, and write right after it.
             await conn.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL is still crash-safe for the database file (a power cut may lose
+            # the last commits, never corrupt); FULL waits for the disk on every checkpoint.
+            await conn.execute("PRAGMA synchronous=NORMAL")
             saver = AsyncSqliteSaver(conn)
             await saver.setup()
         except sqlite3.Error as exc:

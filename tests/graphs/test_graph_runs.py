@@ -166,7 +166,8 @@ def test_step_budget_stops_a_model_that_keeps_searching(resources: Resources) ->
     events = _turn(resources, model, "Which table holds the customers?")
 
     assert tool_steps(events) == ["semantic_search"] * 12
-    assert len(model.sent) == 12
+    # 12 calls with tools, then one last call to answer; it asked for a 13th tool instead.
+    assert len(model.sent) == 13
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert shape(events)[-2:] == [("error",), ("done", "failed")]
     out = collect(events)
@@ -178,15 +179,28 @@ def test_step_budget_stops_a_model_that_keeps_searching(resources: Resources) ->
     )
 
 
+def test_step_budget_leaves_the_model_a_last_answer(resources: Resources) -> None:
+    model = ScriptedChatModel(
+        script=[reply("", call("semantic_search", question=f"try {n}")) for n in range(12)]
+        + [reply("The customers table holds them.")]
+    )
+    events = _turn(resources, model, "Which table holds the customers?")
+
+    assert tool_steps(events) == ["semantic_search"] * 12 and len(model.sent) == 13
+    out = collect(events)
+    assert out["status"] == "answered" and out["error"] is None
+    assert out["answer"] == "The customers table holds them."
+
+
 def test_step_budget_caps_parallel_tool_calls_in_one_reply(resources: Resources) -> None:
     calls = [call("semantic_search", question=f"part {n}") for n in range(13)]
-    model = ScriptedChatModel(script=[reply("", *calls), reply("never asked")])
+    model = ScriptedChatModel(script=[reply("", *calls), reply("From what I found: customers.")])
     events = _turn(resources, model, "Which table holds the customers?")
 
     assert tool_steps(events) == ["semantic_search"] * 12
-    assert len(model.sent) == 1
+    assert len(model.sent) == 2  # the reply with 13 calls, then the last word without tools
     out = collect(events)
-    assert out["status"] == "failed" and out["error"]["code"] == "budget_exhausted"
+    assert out["status"] == "answered" and out["answer"] == "From what I found: customers."
     state = run(checkpoint_state(None, resources.settings.data_dir, out["session_id"]))
     answers = [m for m in state.values["messages"] if isinstance(m, ToolMessage)]
     # Every call gets an answer (providers reject a transcript with an unanswered call).

@@ -135,6 +135,21 @@ def test_start_turn_counts_and_titles_from_the_first_question(
     assert negative.code == INVALID_ARGUMENT and "-1" in negative.message
 
 
+def test_begin_turn_creates_counts_titles_and_guards_owners(
+    store: SessionStore, owner: Owner
+) -> None:
+    alice, bob = owner(), owner()
+    sid = uuid.uuid4().hex
+    assert store.begin_turn(sid, "Revenue by year?", owner=alice, db="sample", model="builtin") == 1
+    assert store.begin_turn(sid, "and 2023?", owner=alice, model="openai/gpt-4o-mini") == 2
+    info = store.get(sid, owner=alice)
+    assert (info.title, info.turns, info.db) == ("Revenue by year?", 2, "sample")
+    assert info.model == "openai/gpt-4o-mini"  # the latest turn's model
+    stolen = _code(lambda: store.begin_turn(sid, "mine now", owner=bob))
+    assert stolen.code == NOT_FOUND and store.get(sid).turns == 2 and store.get(sid).owner == alice
+    assert _code(lambda: store.begin_turn("bad:id", "q", owner=alice)).code == INVALID_ARGUMENT
+
+
 def test_long_first_question_is_trimmed_on_a_word_boundary(
     store: SessionStore, owner: Owner
 ) -> None:

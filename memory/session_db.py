@@ -1,0 +1,153 @@
+"""The one SQL database behind the session catalog and the results store: its tables and the
+engine both share (SQLite file by default, PostgreSQL beside the checkpoints)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from memory.checkpointer import PG_CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S, parse_checkpoint_url
+from tools.databases import mask_url
+from tools.errors import DATABASE_UNREACHABLE, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
+
+SQLITE_FILE = "sessions.sqlite"
+TITLE_MAX = 200
+TITLE_AUTO = 60
+LIST_MAX = 500
+# Ids travel in URLs, SSE ids and result refs ("<session>:<turn>:<n>"), so no ':' or '/'.
+SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Serialises CREATE TABLE across replicas starting together on one PostgreSQL database.
+PG_DDL_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"sqlsage_sessions_ddl").digest()[:8], "big", signed=True
+)
+# Bounded digits keep a hand-typed ref from overflowing PostgreSQL's integer columns.
+REF = re.compile(r"^(?P<session>[^:]+):(?P<turn>[1-9][0-9]{0,8}):(?P<n>[1-9][0-9]{0,8})$")
+REF_HINT = "Refs look like '<session_id>:<turn>:<n>' and come from results of your sessions."
+LIST_HINT = "List your sessions to see their ids; a question without a session id starts a new one."
+
+metadata = sa.MetaData()
+sessions_table = sa.Table(
+    "sqlsage_sessions",
+    metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("db", sa.Text),
+    sa.Column("model", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("message_count", sa.Integer, nullable=False),
+    sa.Column("turns", sa.Integer, nullable=False),
+    sa.Index("ix_sqlsage_sessions_owner_updated", "owner", "updated_at"),
+)
+results_table = sa.Table(
+    "sqlsage_results",
+    metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("turn", sa.Integer, primary_key=True),
+    sa.Column("n", sa.Integer, primary_key=True),
+    sa.Column("sql_text", sa.Text, nullable=False),
+    sa.Column("columns_json", sa.Text, nullable=False),
+    sa.Column("rows_json", sa.Text, nullable=False),
+    sa.Column("row_count", sa.Integer, nullable=False),
+    sa.Column("truncated", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class _Backend:
+    """The engine both stores share, plus the in-process write lock SQLite wants."""
+
+    def __init__(self, url: str | None, data_dir: Path) -> None:
+        target = parse_checkpoint_url(url, data_dir=data_dir)
+        self.lock: AbstractContextManager[Any] = nullcontext()
+        if target.kind == "postgres":
+            pg_url = make_url(target.location).set(drivername="postgresql+psycopg")
+            self.label = mask_url(target.location)
+            self.engine: Engine = sa.create_engine(
+                pg_url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}
+            )
+        else:
+            # One writer at a time inside the process: threads queue on a lock instead of
+            # spinning in SQLite's busy handler; busy_timeout still covers other processes.
+            self.lock = threading.Lock()
+            memory = target.kind == "memory"
+            path = Path(data_dir).expanduser() / SQLITE_FILE
+            self.label = "memory" if memory else str(path)
+            try:
+                if not memory:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self.unreachable(exc) from None
+            # StaticPool: an in-memory database lives and dies with its single connection.
+            self.engine = sa.create_engine(
+                "sqlite://" if memory else f"sqlite:///{path}",
+                poolclass=StaticPool if memory else None,
+                connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+            )
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        with self.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_DDL_LOCK_KEY)))
+            metadata.create_all(conn)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction, committed on success; a lost database becomes DATABASE_UNREACHABLE."""
+        with self.lock:
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+                raise self.unreachable(exc) from None
+
+    def unreachable(self, exc: BaseException) -> SqlsageError:
+        """The error for a session database that cannot be opened or used."""
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return SqlsageError(
+            DATABASE_UNREACHABLE,
+            f"Cannot use the session database '{self.label}': "
+            f"{reason[0] if reason else type(exc).__name__}",
+            hint="Check SQLSAGE_CHECKPOINT_URL (PostgreSQL running, credentials right) or that "
+            "SQLSAGE_DATA_DIR is writable.",
+        )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL: the HTTP server and a CLI can share the file, readers never block the writer.
+    dbapi_conn.execute("PRAGMA journal_mode=WAL")
+    dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _not_found(session_id: str) -> SqlsageError:
+    return SqlsageError(NOT_FOUND, f"Session '{session_id}' not found.", hint=LIST_HINT)
+
+
+def _no_result(ref: str) -> SqlsageError:
+    return SqlsageError(NOT_FOUND, f"Result '{ref}' not found.", hint=REF_HINT)
+
+
+def _invalid(message: str, hint: str) -> SqlsageError:
+    return SqlsageError(INVALID_ARGUMENT, message, hint=hint)
+
+
+def _match(session_id: str, owner: str | None) -> list[sa.ColumnElement[bool]]:
+    clauses = [sessions_table.c.session_id == session_id]
+    if owner is not None:
+        clauses.append(sessions_table.c.owner == owner)
+    return clauses
