@@ -88,8 +88,16 @@ async def _search(args: SemanticSearchArgs, services: Services, ctx: AgentContex
     found = await asyncio.to_thread(
         semantic_search, resources.index, database, args.question, k=args.k
     )
+    content = found.context
+    if ctx.context and found.context == ctx.context:
+        # The model already has this context in its instructions; repeating it would cost
+        # tokens on every later call and be stored again in every later checkpoint.
+        content = (
+            f"Same result as the schema context you were given (tables: "
+            f"{', '.join(found.tables)}); use that."
+        )
     return Outcome(
-        content=found.context,
+        content=content,
         summary=f"{len(found.tables)} table(s): {', '.join(found.tables[:6])}",
         # What a rule-based model needs; the hits and context are already in the content.
         artifact={"database": found.database, "tables": found.tables},
