@@ -60,6 +60,29 @@ _ENGLISH = {"the", "how", "many", "what", "which", "who", "is", "are", "were", "
             "per", "show", "list", "give", "total", "number", "average", "top", "for", "with",
             "each", "count", "did", "does", "have", "has", "and", "name", "when", "where", "sum",
             "most", "least", "our", "we", "there"}  # fmt: skip
+_NEGATION = re.compile(r"\b(not|never|without|except|excluding|no longer|neither|nor)\b|n't\b")
+_COMPARISON = re.compile(
+    r"\b(more|less|fewer|greater|higher|lower|larger|smaller|bigger|over|under|above|below|"
+    r"exceeds?|exceeding)\s+(than\s+)?\$?\d"
+)
+_ALTERNATIVE = re.compile(r"\b\w+\s+or\s+\w+")
+# Words that say how to ask, not what: planner keywords and common question verbs.
+_UNDERSTOOD = (
+    set(AGGREGATES) | set(BUCKETS) | set(MONTHS) | set(NUMBER_WORDS) | _ENGLISH
+    | {"most", "least", "fewest", "best", "worst", "top", "bottom", "first", "last", "highest",
+       "lowest", "much", "chart", "line", "bar", "pie", "scatter", "distinct", "different",
+       "unique", "did", "get", "got", "made", "make", "place", "placed", "sell", "sold", "buy",
+       "bought", "order", "ordered", "generate", "generated", "bring", "brought", "come",
+       "came", "handle", "handled", "happen", "between", "since", "after", "before", "during",
+       "year", "years", "quarter", "month", "week", "day", "today", "recent", "ever", "currently",
+       "every", "been", "being", "this", "that", "these", "those", "them", "they", "there", "its",
+       "their", "your", "you", "can", "could", "would", "please", "tell", "find", "display",
+       "return", "returned", "see", "know", "want", "need", "look", "give", "also", "only",
+       "instead", "now", "about", "same", "again", "then", "just", "whole", "overall",
+       "altogether", "combined", "record", "recorded", "exist", "exists", "kind", "kinds",
+       "type", "types", "value", "values", "amount", "amounts", "rank", "ranked", "ranking",
+       "sort", "sorted", "descending", "ascending", "together", "including"}
+)  # fmt: skip
 _AT_LEAST = re.compile(r"\bat (least|most)\b")
 _PASSIVE_BY = re.compile(r"\b\w+ed\s+by\s+$")
 
@@ -148,6 +171,7 @@ class Planner:
     latest: dict[tuple[str, str], str] = field(default_factory=dict)  # date column -> max value
     dialect: str = "sqlite"
     vocabulary: set[str] = field(default_factory=set)  # schema and glossary words, singular
+    value_vocabulary: set[str] = field(default_factory=set)  # words of indexed values
 
     # ---- the entry point ----------------------------------------------------------------
     def plan(self, question: str, ranked_tables: list[str]) -> Plan:
@@ -171,7 +195,35 @@ class Planner:
             plan.order = "desc"
         if plan.dims and plan.order is None and self._superlative(q):
             plan.order, plan.limit = self._superlative(q), 1
+        self._check_understood(q, plan)
         return plan
+
+    def _check_understood(self, q: str, plan: Plan) -> None:
+        """Decline rather than guess: conditions the planner cannot express (negation, numeric
+        comparisons, alternatives), and questions with several words it could place nowhere."""
+        flagged = any(f.value in ("0", "1") for f in plan.filters)
+        if _NEGATION.search(q) and not flagged:
+            raise NoPlan(f"it asks for an exclusion ('{_NEGATION.search(q).group(0)}')")  # type: ignore[union-attr]
+        if m := _COMPARISON.search(_AT_LEAST.sub(" ", q)):
+            raise NoPlan(f"it compares against a number ('{m.group(0).strip()}')")
+        if m := _ALTERNATIVE.search(q):
+            raise NoPlan(f"it asks for alternatives ('{m.group(0).strip()}')")
+        known = self._vocabulary() | self._value_words()
+        unplaced = [
+            w for w in re.findall(r"[a-z]+", q)
+            if len(w) > 2 and w not in _STOP and w not in _UNDERSTOOD and singular(w) not in known
+            and not any(singular(w).startswith(k) or k.startswith(singular(w)) for k in known if len(k) > 4)
+        ]  # fmt: skip
+        if len(unplaced) >= 2:
+            shown = ", ".join(f"'{w}'" for w in unplaced[:4])
+            raise NoPlan(f"I could not place {shown} in the schema")
+
+    def _value_words(self) -> set[str]:
+        if not self.value_vocabulary:
+            self.value_vocabulary = {
+                singular(w) for _, _, v in self.values for w in re.findall(r"[a-z]+", v.lower())
+            }
+        return self.value_vocabulary
 
     def _english(self, q: str) -> bool:
         words = re.findall(r"[a-z]+", q)

@@ -12,11 +12,12 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from agents.answer_check import invented_numbers
-from agents.context import AgentContext
+from agents.context import NUMBER_CHECKS, AgentContext
 from agents.history import OWN_NAME, compaction, for_model, split_turns
 from agents.prompts import GAVE_UP, NUMBER_CHECK, SYSTEM
 from agents.usage import add_usage
-from graphs.state import State
+from graphs.state import Outcome, State, guards, outcome, question_of
+from graphs.state import last as last_of
 from graphs.tool_calls import REPAIRABLE, execute
 from tools.errors import (
     BUDGET_EXHAUSTED,
@@ -47,7 +48,7 @@ def _ctx(runtime: Runtime[AgentContext]) -> AgentContext:
 
 def _search_text(state: State) -> str:
     """The question, with the previous question in front when this looks like a follow-up."""
-    question = state.get("question", "")
+    question = question_of(state)
     turns = split_turns(state.get("messages", []))
     if len(turns) >= 2 and len(question.split()) <= 8:
         return f"{turns[-2][0].content} {question}"
@@ -96,7 +97,7 @@ def _system(state: State, ctx: AgentContext) -> SystemMessage:
     dialect = "SQL"
     if ctx.services is not None:
         dialect = ctx.services.resources.database(ctx.db).dialect
-    left = ctx.step_budget - state.get("tool_calls", 0)
+    left = ctx.step_budget - guards(state)["tool_calls"]
     return SystemMessage(
         SYSTEM.format(
             dialect=dialect,
@@ -120,7 +121,7 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     emit("step", {"name": "agent", "status": "start", "args": {}})
     if ctx.context is None and ctx.services is not None:
         await _retrieve_quietly(state, ctx)  # a resumed turn: the context was not checkpointed
-    out_of_steps = state.get("tool_calls", 0) >= ctx.step_budget
+    out_of_steps = guards(state)["tool_calls"] >= ctx.step_budget
     if out_of_steps:
         model: Any = ctx.chat_model  # the last word: no tools, answer with what there is
     else:
@@ -131,14 +132,13 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     response = await model.ainvoke(messages)
     if not isinstance(response, AIMessage):
         response = AIMessage(content=str(getattr(response, "content", response)))
-    update: dict[str, Any] = {
-        "messages": [response],
-        "usage": add_usage(state.get("usage") or {}, response),
-    }
+    done = outcome(state)
+    done["usage"] = add_usage(done.get("usage") or {}, response)
+    update: dict[str, Any] = {"messages": [response], "outcome": done}
     calls = len(response.tool_calls) + len(response.invalid_tool_calls)
     summary = f"{calls} tool call(s)" if calls else "answer"
     if not calls:
-        update |= _check_answer(state, response)
+        update |= _check_answer(state, response, done)
     emit(
         "step",
         {
@@ -151,30 +151,36 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     return update
 
 
-def _check_answer(state: State, response: AIMessage) -> dict[str, Any]:
+def _check_answer(state: State, response: AIMessage, done: Outcome) -> dict[str, Any]:
     """Accept the answer, or send it back once when it states figures no result contains."""
     answer = str(response.content).strip()
-    result = state.get("result")
-    if result is None or state.get("number_checks", 0) >= 1:
-        return {"answer": answer}
-    sources: list[Any] = [state.get("question", ""), result["sql"], result["row_count"]]
+    result = last_of(state).get("result")
+    checks = guards(state)
+    if result is None or checks["number_checks"] >= NUMBER_CHECKS:
+        return {"outcome": {**done, "answer": answer}}
+    sources: list[Any] = [question_of(state), result["sql"], result["row_count"]]
     sources += [v for row in result["preview"] for v in row]
     invented = invented_numbers(answer, sources=sources)
     if not invented:
-        return {"answer": answer}
+        return {"outcome": {**done, "answer": answer}}
     nudge = HumanMessage(NUMBER_CHECK.format(numbers=", ".join(invented)), name=OWN_NAME)
-    return {"messages": [nudge], "number_checks": state.get("number_checks", 0) + 1}
+    return {
+        "messages": [nudge],
+        "guards": {**checks, "number_checks": checks["number_checks"] + 1},
+    }
 
 
 async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Run the model's tool calls within the step budget; failures count toward repairs."""
     ctx = _ctx(runtime)
-    last = state["messages"][-1]
-    assert isinstance(last, AIMessage)
-    used, failures = state.get("tool_calls", 0), state.get("failures", 0)
+    asked = state["messages"][-1]
+    assert isinstance(asked, AIMessage)
+    checks = guards(state)
+    used, failures = checks["tool_calls"], checks["failures"]
+    done = outcome(state)
+    latest = last_of(state)
     messages: list[ToolMessage] = []
-    update: dict[str, Any] = {}
-    for bad in last.invalid_tool_calls:
+    for bad in asked.invalid_tool_calls:
         failures += 1
         text = (
             f"Error [{INVALID_ARGUMENT}]: the arguments of {bad.get('name')} were not valid "
@@ -191,55 +197,54 @@ async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
             },
         )
         messages.append(ToolMessage(text, tool_call_id=bad.get("id") or "invalid", status="error"))
-        update["error"] = {
-            "code": INVALID_ARGUMENT,
-            "message": text,
-            "hint": None,
-            "sql": None,
-            "line": None,
-            "col": None,
-        }
-    for call in last.tool_calls:
+        done["error"] = SqlsageError(INVALID_ARGUMENT, text).to_dict()
+    for call in asked.tool_calls:
         if used >= ctx.step_budget:
             text = (
                 f"Error [{BUDGET_EXHAUSTED}]: the step budget of {ctx.step_budget} tool "
                 "calls for this question is used up; answer with what you have."
             )
             messages.append(ToolMessage(text, tool_call_id=call["id"] or "", status="error"))
-            update["error"] = SqlsageError(BUDGET_EXHAUSTED, text).to_dict()
+            done["error"] = SqlsageError(BUDGET_EXHAUSTED, text).to_dict()
             continue
         used += 1
         started = time.perf_counter()
         emit("step", {"name": call["name"], "status": "start", "args": call["args"]})
-        current = cast(State, {**state, **update})
-        outcome = await execute(dict(call), current, ctx)
-        for name, data in outcome.events:
+        result = await execute(dict(call), cast(State, {**state, "last": latest}), ctx)
+        for name, data in result.events:
             emit(name, data)
-        if not outcome.ok and call["name"] in REPAIRABLE:
+        if not result.ok and call["name"] in REPAIRABLE:
             failures += 1
-        if outcome.error is not None:
-            update["error"] = outcome.error.model_dump()
-        update |= outcome.update
+        if result.error is not None:
+            done["error"] = result.error.model_dump()
+        latest.update(result.update)  # type: ignore[typeddict-item]
         emit(
             "step",
             {
                 "name": call["name"],
                 "status": "end",
                 "args": call["args"],
-                "summary": outcome.summary,
+                "summary": result.summary,
                 "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
         messages.append(
             ToolMessage(
-                outcome.content,
+                result.content,
                 tool_call_id=call["id"] or "",
                 name=call["name"],
-                artifact=outcome.artifact,
-                status="success" if outcome.ok else "error",
+                artifact=result.artifact,
+                status="success" if result.ok else "error",
             )
         )
-    return {**update, "messages": messages, "tool_calls": used, "failures": failures}
+    update: dict[str, Any] = {
+        "messages": messages,
+        "guards": {**checks, "tool_calls": used, "failures": failures},
+        "outcome": done,
+    }
+    if latest != last_of(state):
+        update["last"] = latest
+    return update
 
 
 async def after_model(
@@ -249,7 +254,7 @@ async def after_model(
     check goes to the model. Async so LangGraph runs it inline, not in a worker thread."""
     last = state["messages"][-1]
     calls = isinstance(last, AIMessage) and bool(last.tool_calls or last.invalid_tool_calls)
-    if calls and state.get("tool_calls", 0) < _ctx(runtime).step_budget:
+    if calls and guards(state)["tool_calls"] < _ctx(runtime).step_budget:
         return "tools"
     if isinstance(last, HumanMessage):
         return "agent"
@@ -259,7 +264,7 @@ async def after_model(
 async def after_tools(state: State, runtime: Runtime[AgentContext]) -> Literal["agent", "finish"]:
     """Back to the model, unless the repair budget is used up. A used-up step budget still
     goes back once: the model gets a last call, without tools, to answer with what it has."""
-    if state.get("failures", 0) >= _ctx(runtime).repair_budget:
+    if guards(state)["failures"] >= _ctx(runtime).repair_budget:
         return "finish"
     return "agent"
 
@@ -269,27 +274,27 @@ async def finish(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]
     compact older turns so checkpoints stay small."""
     ctx = _ctx(runtime)
     update: dict[str, Any] = {"messages": compaction(state.get("messages", []))}
-    answer = state.get("answer") or ""
-    error = state.get("error")
-    last = state["messages"][-1]
-    if answer and state.get("failures", 0) < ctx.repair_budget:
-        if isinstance(last, AIMessage) and last.response_metadata.get("refused"):
+    done = outcome(state)
+    answer = done.get("answer") or ""
+    error = done.get("error")
+    failures = guards(state)["failures"]
+    final = state["messages"][-1]
+    if answer and failures < ctx.repair_budget:
+        if isinstance(final, AIMessage) and final.response_metadata.get("refused"):
             if error is not None:  # it gave up because a tool failed: that failure is the news
-                update |= {"status": "failed", "error": error}
+                update["outcome"] = {**done, "status": "failed"}
                 return update
             hint = "Rephrase the question, or configure a real model (SQLSAGE_MODEL)."
-            update |= {
-                "status": "refused",
-                "error": SqlsageError(UNANSWERABLE, answer, hint=hint).to_dict(),
-            }
+            refusal = SqlsageError(UNANSWERABLE, answer, hint=hint).to_dict()
+            update["outcome"] = {**done, "status": "refused", "error": refusal}
         else:
-            update |= {"status": "answered", "error": None}
+            update["outcome"] = {**done, "status": "answered", "error": None}
         return update
     if error is not None and error.get("code") in OUTAGES:
         pass  # the database was down or too slow: say that, not "budget exhausted"
-    elif state.get("failures", 0) >= ctx.repair_budget:
+    elif failures >= ctx.repair_budget:
         reason = (
-            f"After {state.get('failures')} failed attempts the last error was: "
+            f"After {failures} failed attempts the last error was: "
             f"{(error or {}).get('message', 'unknown')}"
         )
         error = SqlsageError(
@@ -297,12 +302,11 @@ async def finish(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]
             reason,
             hint="Rephrase the question, or name the tables and columns to use.",
         ).to_dict()
-    elif error is None or answer == "":
+    else:
         error = SqlsageError(
             BUDGET_EXHAUSTED, f"The step budget of {ctx.step_budget} tool calls ran out."
         ).to_dict()
-    assert error is not None
     text = GAVE_UP.format(reason=error["message"])
     update["messages"] = [*update["messages"], AIMessage(text)]
-    update |= {"answer": text, "status": "failed", "error": error}
+    update["outcome"] = {**done, "answer": text, "status": "failed", "error": error}
     return update

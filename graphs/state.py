@@ -1,4 +1,5 @@
-"""The graph's state: messages plus the guards and the last result, kept small on purpose."""
+"""The graph's state: messages plus four small records, kept few and small on purpose: every
+checkpoint stores each channel's version for every node, so fewer channels is fewer bytes."""
 
 from __future__ import annotations
 
@@ -19,21 +20,78 @@ class ResultRef(TypedDict):
     truncated: bool
 
 
-class State(TypedDict, total=False):
-    """One session's memory. Per-turn counters are reset by each new question."""
+class TurnInfo(TypedDict):
+    """What this turn is: its number, question, database and model string."""
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    number: int
     question: str
-    turn: int
     db: str
-    model: str  # the model string this turn runs with (what a resume continues with)
-    tool_calls: int  # tool calls used in this turn (step budget)
-    failures: int  # failed validate/run/argument attempts in this turn (repair budget)
+    model: str
+
+
+class Guards(TypedDict):
+    """Per-turn counters behind the budgets (reset by each new question)."""
+
+    tool_calls: int  # tool calls used (step budget)
+    failures: int  # failed validate/run/argument attempts (repair budget)
     number_checks: int  # times the answer was sent back for figures not in the result
-    sql: str | None  # the last SQL that ran (kept across turns for follow-ups)
-    result: ResultRef | None  # the last result (kept across turns for follow-ups)
-    chart: dict[str, Any] | None  # the last chart's type and fields (the spec goes out as an event)
-    error: dict[str, Any] | None  # the last error model in this turn
+
+
+class Outcome(TypedDict, total=False):
+    """How the turn ended (reset by each new question)."""
+
     answer: str
     status: str  # answered | refused | failed
-    usage: dict[str, Any]  # this turn's input/output tokens and cost
+    error: dict[str, Any] | None  # the last error model in this turn
+    usage: dict[str, Any]  # input/output tokens, cost, model calls
+
+
+class Last(TypedDict, total=False):
+    """The latest SQL, result and chart: kept across turns for follow-ups."""
+
+    sql: str | None
+    result: ResultRef | None
+    chart: dict[str, Any] | None  # type and fields (the spec goes out as an event)
+
+
+class State(TypedDict, total=False):
+    """One session's memory."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    turn: TurnInfo
+    guards: Guards
+    outcome: Outcome
+    last: Last
+
+
+def guards(state: State) -> Guards:
+    """This turn's counters (zeros before the first tool call)."""
+    return {"tool_calls": 0, "failures": 0, "number_checks": 0, **(state.get("guards") or {})}  # type: ignore[typeddict-item]
+
+
+def outcome(state: State) -> Outcome:
+    """This turn's outcome so far (a copy)."""
+    return Outcome(**(state.get("outcome") or {}))
+
+
+def last(state: State) -> Last:
+    """The latest SQL/result/chart (a copy)."""
+    return Last(**(state.get("last") or {}))
+
+
+def question_of(state: State) -> str:
+    """This turn's question."""
+    turn = state.get("turn")
+    return turn["question"] if turn else ""
+
+
+def fresh_turn(number: int, question: str, db: str, model: str) -> dict[str, Any]:
+    """The input that starts a turn: the question, zeroed guards, an empty outcome."""
+    from langchain_core.messages import HumanMessage
+
+    return {
+        "messages": [HumanMessage(question)],
+        "turn": TurnInfo(number=number, question=question, db=db, model=model),
+        "guards": Guards(tool_calls=0, failures=0, number_checks=0),
+        "outcome": Outcome(answer="", status="", error=None, usage={}),
+    }

@@ -15,6 +15,7 @@ from typing import Any
 from agents.context import AgentContext, Services
 from agents.previews import PREVIEW_ROWS, preview
 from graphs.state import ResultRef, State
+from graphs.state import last as last_of
 from tools.build_chart import build_chart
 from tools.errors import NOT_FOUND, ErrorInfo, SqlsageError
 from tools.registry import (
@@ -39,7 +40,7 @@ REPAIRABLE = {VALIDATE_SQL, RUN_SQL, BUILD_CHART}
 
 
 @dataclass
-class Outcome:
+class ToolOutcome:
     """What one tool call produced: text for the model, events for the faces, state changes."""
 
     content: str
@@ -51,14 +52,14 @@ class Outcome:
     update: dict[str, Any] = field(default_factory=dict)
 
 
-def failed(exc: SqlsageError, tool: str) -> Outcome:
+def failed(exc: SqlsageError, tool: str) -> ToolOutcome:
     """A tool error as the model should see it: what went wrong and what to do next."""
     again = "validate_sql or run_sql" if tool in (VALIDATE_SQL, RUN_SQL) else tool
     text = f"{exc.for_model()} Fix it and call {again} again, or answer that you cannot."
-    return Outcome(content=text, ok=False, error=exc.info(), summary=f"error: {exc.code}")
+    return ToolOutcome(content=text, ok=False, error=exc.info(), summary=f"error: {exc.code}")
 
 
-async def execute(call: dict[str, Any], state: State, ctx: AgentContext) -> Outcome:
+async def execute(call: dict[str, Any], state: State, ctx: AgentContext) -> ToolOutcome:
     """Run one tool call and describe the outcome."""
     name = call.get("name") or ""
     try:
@@ -82,7 +83,7 @@ async def execute(call: dict[str, Any], state: State, ctx: AgentContext) -> Outc
         return failed(exc, name)
 
 
-async def _search(args: SemanticSearchArgs, services: Services, ctx: AgentContext) -> Outcome:
+async def _search(args: SemanticSearchArgs, services: Services, ctx: AgentContext) -> ToolOutcome:
     resources = services.resources
     database = resources.database(ctx.db)
     found = await asyncio.to_thread(
@@ -96,7 +97,7 @@ async def _search(args: SemanticSearchArgs, services: Services, ctx: AgentContex
             f"Same result as the schema context you were given (tables: "
             f"{', '.join(found.tables)}); use that."
         )
-    return Outcome(
+    return ToolOutcome(
         content=content,
         summary=f"{len(found.tables)} table(s): {', '.join(found.tables[:6])}",
         # What a rule-based model needs; the hits and context are already in the content.
@@ -104,15 +105,17 @@ async def _search(args: SemanticSearchArgs, services: Services, ctx: AgentContex
     )
 
 
-async def _lookup(args: SchemaLookupArgs, services: Services, ctx: AgentContext) -> Outcome:
+async def _lookup(args: SchemaLookupArgs, services: Services, ctx: AgentContext) -> ToolOutcome:
     database = services.resources.database(ctx.db)
     page = await asyncio.to_thread(
         schema_lookup, database, tables=args.tables, pattern=args.pattern, detail=args.detail
     )
-    return Outcome(content=page.text, summary=f"{len(page.tables)} of {page.total_tables} table(s)")
+    return ToolOutcome(
+        content=page.text, summary=f"{len(page.tables)} of {page.total_tables} table(s)"
+    )
 
 
-async def _validate(args: ValidateSqlArgs, services: Services, ctx: AgentContext) -> Outcome:
+async def _validate(args: ValidateSqlArgs, services: Services, ctx: AgentContext) -> ToolOutcome:
     database = services.resources.database(ctx.db)
     result = await asyncio.to_thread(validate_for, database, args.sql)
     event = {"sql": result.sql if result.valid else args.sql, "dialect": result.dialect}
@@ -124,14 +127,14 @@ async def _validate(args: ValidateSqlArgs, services: Services, ctx: AgentContext
         outcome = failed(exc, VALIDATE_SQL)
         outcome.events.append(("sql", {**event, "valid": False}))
         return outcome
-    return Outcome(
+    return ToolOutcome(
         content=f"Valid. Normalized SQL:\n{result.sql}",
         summary="valid",
         events=[("sql", {**event, "valid": True})],
     )
 
 
-async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> Outcome:
+async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolOutcome:
     database = services.resources.database(ctx.db)
     try:
         result = await asyncio.to_thread(run_sql, database, args.sql)
@@ -170,7 +173,7 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> Outco
         "result_ref": ref,
     }
     more = "+" if result.truncated else ""
-    return Outcome(
+    return ToolOutcome(
         content=preview(result, ref=ref),
         summary=f"{result.row_count}{more} row(s) in {result.elapsed_ms:.0f} ms",
         artifact={
@@ -190,7 +193,7 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> Outco
 
 async def _page(state: State, services: Services, ctx: AgentContext) -> QueryResult:
     """The latest result's full page: from this process, else from the results store."""
-    kept = state.get("result")
+    kept = last_of(state).get("result")
     if not kept:
         raise SqlsageError(
             NOT_FOUND,
@@ -213,7 +216,7 @@ async def _page(state: State, services: Services, ctx: AgentContext) -> QueryRes
 
 async def _chart(
     args: BuildChartArgs, state: State, services: Services, ctx: AgentContext
-) -> Outcome:
+) -> ToolOutcome:
     page = await _page(state, services, ctx)
     started = time.perf_counter()
     chart = await asyncio.to_thread(
@@ -226,7 +229,7 @@ async def _chart(
         title=args.title,
     )
     fields = ", ".join(f"{k}={v}" for k, v in (("x", chart.x), ("y", chart.y)) if v)
-    return Outcome(
+    return ToolOutcome(
         content=f"Chart built: {chart.type} ({fields}). {chart.reason}",
         summary=f"{chart.type} chart in {(time.perf_counter() - started) * 1000:.0f} ms",
         events=[("chart", {"spec": chart.spec, "type": chart.type})],

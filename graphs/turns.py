@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 
 from agents.context import AgentContext, Services
 from graphs.events import Event, EventCounter, raw_events
+from graphs.state import fresh_turn
 from tools.errors import INTERNAL_ERROR, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
 
 MAX_QUESTION_CHARS = 4000
@@ -99,20 +99,7 @@ class TurnRunner:
         )
         if self.step_budget is not None:
             ctx.step_budget = self.step_budget
-        state_in = {
-            "messages": [HumanMessage(question)],
-            "question": question,
-            "turn": number,
-            "db": database.name,
-            "model": spec,
-            "tool_calls": 0,
-            "failures": 0,
-            "number_checks": 0,
-            "error": None,
-            "answer": "",
-            "status": "",
-            "usage": {},
-        }
+        state_in = fresh_turn(number, question, database.name, spec)
         async for event in self._run(state_in, ctx, counter, started):
             yield event
 
@@ -125,23 +112,24 @@ class TurnRunner:
             spec = info.model or spec
         snapshot = await self.graph.aget_state(config)
         values = snapshot.values or {}
-        spec = values.get("model") or spec  # the model this very turn started with
-        if not values:
+        if not values.get("turn"):
             raise SqlsageError(
                 NOT_FOUND, f"No session '{session_id}' to resume.", hint="Start it with a question."
             )
-        counter = EventCounter(session_id, int(values.get("turn", 1)))
+        turn_info = values["turn"]
+        spec = turn_info.get("model") or spec  # the model this very turn started with
+        counter = EventCounter(session_id, int(turn_info["number"]))
         started = time.perf_counter()
         ctx = AgentContext(
             services=self.services,
             chat_model=self.chat_model(spec),
-            db=values.get("db"),
+            db=turn_info.get("db"),
             model=spec,
             session_id=session_id,
             turn=counter.turn,
         )
         if not snapshot.next:
-            yield counter.make("done", _done(values, time.perf_counter() - started, None))
+            yield counter.make("done", _done(flatten(values), time.perf_counter() - started, None))
             return
         async for event in self._run(None, ctx, counter, started):
             yield event
@@ -155,7 +143,7 @@ class TurnRunner:
         if getattr(self.graph, "checkpointer", None) is None:
             return 1
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": session_id}})
-        return int((snapshot.values or {}).get("turn", 0)) + 1
+        return int(((snapshot.values or {}).get("turn") or {}).get("number", 0)) + 1
 
     async def _run(
         self,
@@ -183,6 +171,8 @@ class TurnRunner:
         if state_in is None and error is None:  # a resumed turn: earlier steps' updates too
             snapshot = await self.graph.aget_state(config)
             final = {**(snapshot.values or {}), **final}
+        messages_added = int(final.get("messages_added", 0))
+        final = flatten(final)
         if error is None and final.get("status") in ("failed", "refused"):
             error = final.get("error")
         if error is not None:
@@ -191,12 +181,17 @@ class TurnRunner:
             await asyncio.to_thread(
                 self.sessions.finish_turn,
                 ctx.session_id,
-                messages_added=int(final.get("messages_added", 0)) + (1 if state_in else 0),
+                messages_added=messages_added + (1 if state_in else 0),
             )
         done = _done(final, time.perf_counter() - started, error)
         # A resumed turn may have run its SQL before the kill: the state still has it.
         done["sql"] = sql or (final.get("sql") if state_in is None else None)
         yield counter.make("done", done)
+
+
+def flatten(values: dict[str, Any]) -> dict[str, Any]:
+    """The turn's outcome fields and the latest SQL, from state values or merged updates."""
+    return {**(values.get("outcome") or {}), "sql": (values.get("last") or {}).get("sql")}
 
 
 def _done(final: dict[str, Any], elapsed_s: float, error: dict[str, Any] | None) -> dict[str, Any]:

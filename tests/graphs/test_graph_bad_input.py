@@ -133,8 +133,12 @@ def test_injected_question_with_the_builtin_model_only_reads(resources: Resource
     before = sqlite_fingerprint(_sample(resources))
     events = _ask_with(resources, None, INJECTION)
     ran = [e.data["sql"] for e in of_type(events, "sql")]
-    assert ran and all(sql.startswith("SELECT ") for sql in ran)
-    assert not any(re.search(r"\b(DROP|DELETE|UPDATE|INSERT)\b", sql, re.I) for sql in ran)
+    # The builtin declines: 'ignore', 'previous', 'instructions', 'drop' place nowhere in the
+    # schema, so it runs nothing at all (and could only ever have run a SELECT).
+    assert ran == []
+    out = collect(events)
+    assert out["status"] == "refused" and out["error"]["code"] == "unanswerable"
+    assert "could not place" in out["error"]["message"]
     assert sqlite_fingerprint(_sample(resources)) == before
 
 
@@ -393,7 +397,7 @@ def test_database_going_down_mid_session(depot: tuple[Resources, TcpProxy, str])
     assert down[-1].data["answer"] == "The database cannot be reached right now."
     # The session survived: the catalog counted the turn, the checkpoint reads back whole.
     assert info.turns == 2
-    assert state.values["turn"] == 2 and state.values["question"] == question
+    assert state.values["turn"]["number"] == 2 and state.values["turn"]["question"] == question
     assert [m.type for m in state.values["messages"]].count("human") == 2
 
     out = collect(back)
