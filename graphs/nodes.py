@@ -109,7 +109,8 @@ def _system(state: State, ctx: AgentContext) -> SystemMessage:
 
 
 async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Ask the model for its next step: tool calls, or the answer."""
+    """Ask the model for its next step: tool calls, or the answer. It also closes the turn
+    (answer accepted, budgets used up): a separate node would cost a step and a checkpoint."""
     ctx = _ctx(runtime)
     if ctx.chat_model is None:
         raise SqlsageError(
@@ -119,9 +120,14 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
         )
     started = time.perf_counter()
     emit("step", {"name": "agent", "status": "start", "args": {}})
+    checks = guards(state)
+    done = outcome(state)
+    if checks["failures"] >= ctx.repair_budget:
+        _step_end("gave up", started)
+        return _close(state, ctx, None, done)
     if ctx.context is None and ctx.services is not None:
         await _retrieve_quietly(state, ctx)  # a resumed turn: the context was not checkpointed
-    out_of_steps = guards(state)["tool_calls"] >= ctx.step_budget
+    out_of_steps = checks["tool_calls"] >= ctx.step_budget
     if out_of_steps:
         model: Any = ctx.chat_model  # the last word: no tools, answer with what there is
     else:
@@ -132,13 +138,24 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     response = await model.ainvoke(messages)
     if not isinstance(response, AIMessage):
         response = AIMessage(content=str(getattr(response, "content", response)))
-    done = outcome(state)
     done["usage"] = add_usage(done.get("usage") or {}, response)
-    update: dict[str, Any] = {"messages": [response], "outcome": done}
     calls = len(response.tool_calls) + len(response.invalid_tool_calls)
-    summary = f"{calls} tool call(s)" if calls else "answer"
+    _step_end(f"{calls} tool call(s)" if calls else "answer", started)
+    if calls and not out_of_steps:
+        return {"messages": [response], "outcome": done}
     if not calls:
-        update |= _check_answer(state, response, done)
+        nudge = _number_check(state, response)
+        if nudge is not None:
+            return {
+                "messages": [response, nudge],
+                "outcome": done,
+                "guards": {**checks, "number_checks": checks["number_checks"] + 1},
+            }
+        done["answer"] = str(response.content).strip()
+    return _close(state, ctx, response, done)
+
+
+def _step_end(summary: str, started: float) -> None:
     emit(
         "step",
         {
@@ -148,25 +165,64 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
-    return update
 
 
-def _check_answer(state: State, response: AIMessage, done: Outcome) -> dict[str, Any]:
-    """Accept the answer, or send it back once when it states figures no result contains."""
-    answer = str(response.content).strip()
+def _number_check(state: State, response: AIMessage) -> HumanMessage | None:
+    """None to accept the answer; a nudge (once) when it states figures no result contains."""
     result = last_of(state).get("result")
-    checks = guards(state)
-    if result is None or checks["number_checks"] >= NUMBER_CHECKS:
-        return {"outcome": {**done, "answer": answer}}
+    if result is None or guards(state)["number_checks"] >= NUMBER_CHECKS:
+        return None
     sources: list[Any] = [question_of(state), result["sql"], result["row_count"]]
     sources += [v for row in result["preview"] for v in row]
-    invented = invented_numbers(answer, sources=sources)
+    invented = invented_numbers(str(response.content), sources=sources)
     if not invented:
-        return {"outcome": {**done, "answer": answer}}
-    nudge = HumanMessage(NUMBER_CHECK.format(numbers=", ".join(invented)), name=OWN_NAME)
+        return None
+    return HumanMessage(NUMBER_CHECK.format(numbers=", ".join(invented)), name=OWN_NAME)
+
+
+def _close(
+    state: State, ctx: AgentContext, response: AIMessage | None, done: Outcome
+) -> dict[str, Any]:
+    """End the turn: the answer, or an honest 'could not answer' with the last error; and
+    compact older turns so checkpoints stay small."""
+    messages: list[Any] = [*compaction(state.get("messages", []))]
+    if response is not None:
+        messages.append(response)
+    answer = done.get("answer") or ""
+    error = done.get("error")
+    failures = guards(state)["failures"]
+    if answer and failures < ctx.repair_budget:
+        if response is not None and response.response_metadata.get("refused"):
+            if error is not None:  # it gave up because a tool failed: that failure is the news
+                return {"messages": messages, "outcome": {**done, "status": "failed"}}
+            hint = "Rephrase the question, or configure a real model (SQLSAGE_MODEL)."
+            refusal = SqlsageError(UNANSWERABLE, answer, hint=hint).to_dict()
+            return {
+                "messages": messages,
+                "outcome": {**done, "status": "refused", "error": refusal},
+            }
+        return {"messages": messages, "outcome": {**done, "status": "answered", "error": None}}
+    if error is not None and error.get("code") in OUTAGES:
+        pass  # the database was down or too slow: say that, not "budget exhausted"
+    elif failures >= ctx.repair_budget:
+        reason = (
+            f"After {failures} failed attempts the last error was: "
+            f"{(error or {}).get('message', 'unknown')}"
+        )
+        error = SqlsageError(
+            BUDGET_EXHAUSTED,
+            reason,
+            hint="Rephrase the question, or name the tables and columns to use.",
+        ).to_dict()
+    else:
+        error = SqlsageError(
+            BUDGET_EXHAUSTED, f"The step budget of {ctx.step_budget} tool calls ran out."
+        ).to_dict()
+    text = GAVE_UP.format(reason=error["message"])
+    messages.append(AIMessage(text))
     return {
-        "messages": [nudge],
-        "guards": {**checks, "number_checks": checks["number_checks"] + 1},
+        "messages": messages,
+        "outcome": {**done, "answer": text, "status": "failed", "error": error},
     }
 
 
@@ -249,64 +305,14 @@ async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
 
 async def after_model(
     state: State, runtime: Runtime[AgentContext]
-) -> Literal["tools", "agent", "finish"]:
+) -> Literal["tools", "agent", "__end__"]:
     """Tool calls go to the tools (while steps are left); an answer sent back by the number
-    check goes to the model. Async so LangGraph runs it inline, not in a worker thread."""
-    last = state["messages"][-1]
-    calls = isinstance(last, AIMessage) and bool(last.tool_calls or last.invalid_tool_calls)
+    check goes to the model; anything else ended the turn. Async, so LangGraph runs it inline
+    instead of in a worker thread."""
+    final = state["messages"][-1]
+    calls = isinstance(final, AIMessage) and bool(final.tool_calls or final.invalid_tool_calls)
     if calls and guards(state)["tool_calls"] < _ctx(runtime).step_budget:
         return "tools"
-    if isinstance(last, HumanMessage):
+    if isinstance(final, HumanMessage):
         return "agent"
-    return "finish"
-
-
-async def after_tools(state: State, runtime: Runtime[AgentContext]) -> Literal["agent", "finish"]:
-    """Back to the model, unless the repair budget is used up. A used-up step budget still
-    goes back once: the model gets a last call, without tools, to answer with what it has."""
-    if guards(state)["failures"] >= _ctx(runtime).repair_budget:
-        return "finish"
-    return "agent"
-
-
-async def finish(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Close the turn: the answer, or an honest 'could not answer' with the last error; then
-    compact older turns so checkpoints stay small."""
-    ctx = _ctx(runtime)
-    update: dict[str, Any] = {"messages": compaction(state.get("messages", []))}
-    done = outcome(state)
-    answer = done.get("answer") or ""
-    error = done.get("error")
-    failures = guards(state)["failures"]
-    final = state["messages"][-1]
-    if answer and failures < ctx.repair_budget:
-        if isinstance(final, AIMessage) and final.response_metadata.get("refused"):
-            if error is not None:  # it gave up because a tool failed: that failure is the news
-                update["outcome"] = {**done, "status": "failed"}
-                return update
-            hint = "Rephrase the question, or configure a real model (SQLSAGE_MODEL)."
-            refusal = SqlsageError(UNANSWERABLE, answer, hint=hint).to_dict()
-            update["outcome"] = {**done, "status": "refused", "error": refusal}
-        else:
-            update["outcome"] = {**done, "status": "answered", "error": None}
-        return update
-    if error is not None and error.get("code") in OUTAGES:
-        pass  # the database was down or too slow: say that, not "budget exhausted"
-    elif failures >= ctx.repair_budget:
-        reason = (
-            f"After {failures} failed attempts the last error was: "
-            f"{(error or {}).get('message', 'unknown')}"
-        )
-        error = SqlsageError(
-            BUDGET_EXHAUSTED,
-            reason,
-            hint="Rephrase the question, or name the tables and columns to use.",
-        ).to_dict()
-    else:
-        error = SqlsageError(
-            BUDGET_EXHAUSTED, f"The step budget of {ctx.step_budget} tool calls ran out."
-        ).to_dict()
-    text = GAVE_UP.format(reason=error["message"])
-    update["messages"] = [*update["messages"], AIMessage(text)]
-    update["outcome"] = {**done, "answer": text, "status": "failed", "error": error}
-    return update
+    return "__end__"

@@ -1,4 +1,5 @@
-"""The text-to-SQL state machine: retrieve -> agent <-> tools -> finish.
+"""The text-to-SQL state machine: retrieve -> agent <-> tools, until the agent node ends the
+turn (an answer, or an honest "could not answer" when a budget is used up).
 
 `graph` at the bottom is what `langgraph.json` (LangGraph Studio, `langgraph dev`) loads; the
 faces compile their own with a checkpointer through build_graph(checkpointer=...).
@@ -12,7 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agents.context import AgentContext
-from graphs.nodes import after_model, after_tools, call_model, call_tools, finish, retrieve
+from graphs.nodes import after_model, call_model, call_tools, retrieve
 from graphs.state import State
 
 
@@ -22,12 +23,10 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph[Any, Any, Any, A
     builder.add_node("retrieve", retrieve)
     builder.add_node("agent", call_model)
     builder.add_node("tools", call_tools)
-    builder.add_node("finish", finish)
     builder.add_edge(START, "retrieve")
     builder.add_edge("retrieve", "agent")
-    builder.add_conditional_edges("agent", after_model, ["tools", "agent", "finish"])
-    builder.add_conditional_edges("tools", after_tools, ["agent", "finish"])
-    builder.add_edge("finish", END)
+    builder.add_conditional_edges("agent", after_model, ["tools", "agent", END])
+    builder.add_edge("tools", "agent")
     return builder.compile(checkpointer=checkpointer, name="text_to_sql")
 
 

@@ -261,3 +261,38 @@ def test_two_sessions_at_once_do_not_cross(resources: Resources) -> None:
         ]
         assert set(seen) == {question}
     assert stored[0].rows != stored[1].rows
+
+
+def test_an_answer_with_invented_figures_is_sent_back_once(resources: Resources) -> None:
+    sql = "SELECT COUNT(*) AS n FROM customers WHERE country = 'Germany'"
+    [[truth]] = sample_rows(resources.settings.data_dir / "sample.sqlite", sql)
+    model = ScriptedChatModel(
+        script=[
+            reply("", call("run_sql", sql=sql)),
+            reply("There are 98,765 customers in Germany."),
+            reply(f"There are {truth} customers in Germany."),
+        ]
+    )
+    out = collect(_turn(resources, model, "How many customers are in Germany?"))
+
+    assert (
+        out["status"] == "answered" and out["answer"] == f"There are {truth} customers in Germany."
+    )
+    nudged = model.sent[2]
+    assert str(nudged[-2].content) == "There are 98,765 customers in Germany."  # kept, not lost
+    assert "98,765" in str(nudged[-1].content) and "not in any query result" in str(
+        nudged[-1].content
+    )
+
+
+def test_the_number_check_asks_only_once(resources: Resources) -> None:
+    sql = "SELECT COUNT(*) AS n FROM customers WHERE country = 'Germany'"
+    model = ScriptedChatModel(
+        script=[
+            reply("", call("run_sql", sql=sql)),
+            reply("There are 98,765 customers in Germany."),
+            reply("Still 98,765."),
+        ]
+    )
+    out = collect(_turn(resources, model, "How many customers are in Germany?"))
+    assert len(model.sent) == 3 and out["status"] == "answered" and out["answer"] == "Still 98,765."
