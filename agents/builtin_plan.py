@@ -62,8 +62,20 @@ _ENGLISH = {"the", "how", "many", "what", "which", "who", "is", "are", "were", "
             "most", "least", "our", "we", "there"}  # fmt: skip
 _NEGATION = re.compile(r"\b(not|never|without|except|excluding|no longer|neither|nor)\b|n't\b")
 _COMPARISON = re.compile(
-    r"\b(more|less|fewer|greater|higher|lower|larger|smaller|bigger|over|under|above|below|"
-    r"exceeds?|exceeding)\s+(than\s+)?\$?\d"
+    r"\b(more|less|fewer|greater|higher|lower|larger|smaller|bigger|older|younger|over|under|"
+    r"above|below|exceeds?|exceeding|at least|at most)\s+(than\s+)?(\w+\s+){0,2}?"
+    r"(\$?\d|the average|average)"
+)
+_NUMBER_RANGE = re.compile(r"\bbetween\s+\$?(\d+)\s+and\s+\$?(\d+)")
+_OF_PHRASE = re.compile(r"\b(type|kind|category|name|title)s?\s+of\s+(?:the\s+|a\s+)?([a-z]+)")
+_AGG_LIST = re.compile(
+    r"\b(average|avg|mean|minimum|min|maximum|max|total|sum)"
+    r"((?:\s*,\s*(?:and\s+)?|\s+and\s+)(?:average|avg|mean|minimum|min|maximum|max|total|sum))+"
+)
+_ORDERED = re.compile(
+    r"\b(?:ordered|sorted|order|sort|ranked)\s+by\s+(?:their\s+|the\s+)?([a-z ]+?)"
+    r"(?:\s+(asc|ascending|desc|descending))?(?:\s+from\b|\s*$|,)"
+    r"|\bin\s+(descending|ascending)\s+order\s+of\s+(?:their\s+)?([a-z ]+?)(?:\s*$|,)"
 )
 _ALTERNATIVE = re.compile(r"\b\w+\s+or\s+\w+")
 # Words that say how to ask, not what: planner keywords and common question verbs.
@@ -116,6 +128,8 @@ class Measure:
     column: str | None = None
     metric: Metric | None = None
     label: str = "value"
+    also: list[str] = field(default_factory=list)  # more aggregates of the same column
+    columns: list[str] = field(default_factory=list)  # rows: the columns asked for
 
 
 @dataclass
@@ -177,6 +191,7 @@ class Planner:
     def plan(self, question: str, ranked_tables: list[str]) -> Plan:
         """A plan for the question, using the search's table ranking to break ties."""
         q = " ".join(question.lower().replace("?", " ").replace("'s", "").split())
+        q = _OF_PHRASE.sub(lambda m: f"{m.group(2)} {m.group(1)}", q)  # "type of pet": "pet type"
         if not re.search(r"[a-z]", q) or not self._english(q):
             raise NoPlan("I only understand questions in English.")
         chart = next((c for c in ("line", "pie", "bar", "scatter") if f"{c} chart" in q), None)
@@ -195,8 +210,67 @@ class Planner:
             plan.order = "desc"
         if plan.dims and plan.order is None and self._superlative(q):
             plan.order, plan.limit = self._superlative(q), 1
+        if plan.measure.kind == "rows":
+            self._rows(q, plan)
         self._check_understood(q, plan)
+        self._check_names(question, plan)
         return plan
+
+    def _check_names(self, question: str, plan: Plan) -> None:
+        """A quoted string or a capitalized name in the question that no filter uses ('the city
+        of Anthony', 'airport AKO') is a value the index does not know: declining beats
+        silently ignoring it."""
+        used = {
+            singular(w) for f in plan.filters for w in re.findall(r"[a-z0-9]+", f.value.lower())
+        }
+        quoted = re.findall(r"[\"'‘“]([^\"'’”]{2,})[\"'’”]", question)
+        words = re.findall(r"(?<=\s)([A-Z][\w-]+)", question)
+        # Schema words, not value words: a value the question names must be used by a filter.
+        vocabulary = self._vocabulary() | set(MONTHS) | _ENGLISH | _UNDERSTOOD
+        for name in [*quoted, *words]:
+            lowered = name.lower()
+            if re.fullmatch(r"q[1-4]|h[12]|fy\d{2,4}", lowered):
+                continue  # quarters and halves are time, read by _time
+            if all(
+                singular(w) in used or singular(w) in vocabulary
+                for w in re.findall(r"[a-z0-9]+", lowered)
+            ):
+                continue
+            raise NoPlan(f"I do not know the value '{name}' in this database")
+
+    def _rows(self, q: str, plan: Plan) -> None:
+        """A listing: the columns the question names (else the row label), and its order."""
+        table = plan.measure.table
+        info = self.view.tables[table]
+        used = {f.column for f in plan.filters if f.table == table}
+        found = []
+        for column in info.columns:
+            if column.name in used:
+                continue
+            spoken = singular_text(humanize(column.name))
+            if m := re.search(r"\b" + re.escape(spoken) + r"\b", singular_text(q)):
+                found.append((m.start(), column.name))
+        plan.measure.columns = [name for _, name in sorted(found)]
+        if m := _ORDERED.search(q):
+            phrase = m.group(1) or m.group(4) or ""
+            way = (m.group(2) or m.group(3) or "").lower()
+            key = self._column(phrase, [table], numeric=False)
+            if key is not None:
+                tail = q[m.end() :]
+                desc = way.startswith("desc") or re.search(r"oldest|highest|largest|most", tail)
+                plan.order_column, plan.order = key, "desc" if desc else "asc"
+        elif m := re.search(
+            r"\bwith\s+(?:the\s+)?(highest|largest|biggest|most|lowest|smallest|least|fewest)"
+            r"\s+([a-z ]+)",
+            q,
+        ):
+            key = self._column(m.group(2), [table], numeric=True)
+            if key is not None:
+                plan.order_column = key
+                plan.order = (
+                    "asc" if m.group(1) in ("lowest", "smallest", "least", "fewest") else "desc"
+                )
+                plan.limit = plan.limit or 1
 
     def _check_understood(self, q: str, plan: Plan) -> None:
         """Decline rather than guess: conditions the planner cannot express (negation, numeric
@@ -204,10 +278,15 @@ class Planner:
         flagged = any(f.value in ("0", "1") for f in plan.filters)
         if _NEGATION.search(q) and not flagged:
             raise NoPlan(f"it asks for an exclusion ('{_NEGATION.search(q).group(0)}')")  # type: ignore[union-attr]
-        if m := _COMPARISON.search(_AT_LEAST.sub(" ", q)):
+        if m := _COMPARISON.search(q):
             raise NoPlan(f"it compares against a number ('{m.group(0).strip()}')")
         if m := _ALTERNATIVE.search(q):
             raise NoPlan(f"it asks for alternatives ('{m.group(0).strip()}')")
+        for m in _NUMBER_RANGE.finditer(q):
+            if not all(_YEAR.fullmatch(g) for g in m.groups()):
+                raise NoPlan(f"it asks for a range of numbers ('{m.group(0)}')")
+        if unused := self._unused_columns(q, plan):
+            raise NoPlan(f"it mentions {', '.join(unused)}, and I could not tell how to use it")
         known = self._vocabulary() | self._value_words()
         unplaced = [
             w for w in re.findall(r"[a-z]+", q)
@@ -217,6 +296,40 @@ class Planner:
         if len(unplaced) >= 2:
             shown = ", ".join(f"'{w}'" for w in unplaced[:4])
             raise NoPlan(f"I could not place {shown} in the schema")
+
+    def _unused_columns(self, q: str, plan: Plan) -> list[str]:
+        """Columns of the plan's tables the question names but the plan does not use."""
+        measure = plan.measure
+        tables = {measure.table, *(measure.metric.tables if measure.metric else [])}
+        tables |= {d.table for d in plan.dims} | {f.table for f in plan.filters}
+        used = {(measure.table, measure.column)} | {(measure.table, c) for c in measure.columns}
+        used |= {(d.table, d.column) for d in plan.dims} | {
+            (f.table, f.column) for f in plan.filters
+        }
+        if plan.time is not None:
+            used.add((plan.time[0], plan.time[1]))
+        if plan.order_column is not None:
+            used.add(plan.order_column)
+        labelled = {d.table for d in plan.dims if d.column is None}
+        if measure.kind == "rows" and not measure.columns:
+            labelled.add(measure.table)
+        text = singular_text(q)
+        table_words = {w for t in self.view.tables for w in self.view.words(t)}
+        unused = []
+        for table in tables:
+            info = self.view.tables[table]
+            label = self.view.label(table)
+            for column in info.columns:
+                if (table, column.name) in used or is_key(info, column):
+                    continue
+                if table in labelled and column.name in (label, "first_name", "last_name"):
+                    continue
+                spoken = singular_text(humanize(column.name))
+                if spoken in table_words or len(spoken) < 3:
+                    continue
+                if re.search(r"\b" + re.escape(spoken) + r"\b", text):
+                    unused.append(f"'{humanize(column.name)}'")
+        return unused
 
     def _value_words(self) -> set[str]:
         if not self.value_vocabulary:
@@ -377,21 +490,40 @@ class Planner:
                 return Measure(
                     "sum", numeric_col[0], numeric_col[1], label=f"total_{numeric_col[1]}"
                 )
+        named_spans = self._column_spans(q)
         for word, agg in sorted(AGGREGATES.items(), key=lambda kv: -len(kv[0])):
             m = re.search(r"\b" + word + r"\b", q)
-            if not m:
-                continue
+            if not m or any(a <= m.start() < b for a, b in named_spans):
+                continue  # "last" in "last name" is a column, not "the latest"
             dates = word in DATE_AGGREGATES
             column = self._column(q[m.end() :], tables, numeric=True, dates=dates) or self._column(
                 q, tables, numeric=True, dates=dates
             )
             if column is not None:
-                return Measure(agg, column[0], column[1], label=f"{agg}_{column[1]}")
+                measure = Measure(agg, column[0], column[1], label=f"{agg}_{column[1]}")
+                if listed := _AGG_LIST.search(q):
+                    names = re.findall(r"[a-z]+", listed.group(0))
+                    aggs = [AGGREGATES[w] for w in names if w in AGGREGATES]
+                    measure.kind, measure.also = aggs[0], aggs[1:]
+                    measure.label = f"{aggs[0]}_{column[1]}"
+                return measure
         if _LIST.search(q) or True:
             entity = self._entity(q, ranked)
             if entity is None:
                 raise NoPlan("I could not find which table the question is about.")
             return Measure("rows", entity, label=entity)
+
+    def _column_spans(self, q: str) -> list[tuple[int, int]]:
+        """Where multi-word column names ('last name', 'first name') occur in the question."""
+        spans = []
+        for info in self.view.tables.values():
+            for column in info.columns:
+                spoken = humanize(column.name)
+                if " " in spoken:
+                    spans += [
+                        (m.start(), m.end()) for m in re.finditer(r"\b" + re.escape(spoken), q)
+                    ]
+        return spans
 
     def _tables_in_play(self, q: str, ranked: list[str]) -> list[str]:
         named = [t for t in self.view.tables if any(_mentions(q, w) for w in self.view.words(t))]
@@ -476,7 +608,9 @@ class Planner:
         found: list[Filter] = []
         taken: list[tuple[int, int]] = []
         for table, column, value in sorted(self.values, key=lambda v: -len(v[2])):
-            m = re.search(r"(?<![\w])" + re.escape(value.lower()) + r"s?(?![\w])", q)
+            if not re.search(r"[a-zA-Z]{2}", value):
+                continue  # "3" in "at least 3 makers" is a number, not a value of some column
+            m = re.search(r"(?<![\w])" + re.escape(value.strip().lower()) + r"s?(?![\w])", q)
             if not m or any(a < m.end() and m.start() < b for a, b in taken):
                 continue
             if any(d.table == table and d.column == column for d in plan.dims):

@@ -105,12 +105,16 @@ def write_sql(plan: Plan, view: SchemaView, dialect: str) -> str:
         group.append(name)
     value = _measure_sql(plan, view, aliases, base_alias, len(joined) > 1)
     if measure.kind == "rows":
-        select = [value]
+        alias = aliases.of(measure.table)
+        select = [f"{alias}.{_quote(c)}" for c in measure.columns] or [value]
         group = []
-        if plan.order_column is not None:
-            select.append(f"{aliases.of(plan.order_column[0])}.{_quote(plan.order_column[1])}")
+        ordered = plan.order_column
+        if ordered is not None and ordered[1] not in measure.columns and not measure.columns:
+            select.append(f"{aliases.of(ordered[0])}.{_quote(ordered[1])}")
     else:
         select.append(f"{value} AS {measure.label}")
+        column = f"{aliases.of(measure.table)}.{_quote(measure.column or '')}"
+        select += [f"{agg.upper()}({column}) AS {agg}_{measure.column}" for agg in measure.also]
 
     where = [f"{aliases.of(f.table)}.{_quote(f.column)} {f.op} {f.value}" for f in plan.filters]
     if measure.metric is not None and measure.metric.filter:
