@@ -16,7 +16,7 @@ from agents.context import NUMBER_CHECKS, AgentContext
 from agents.history import OWN_NAME, compaction, for_model, split_turns
 from agents.prompts import GAVE_UP, NUMBER_CHECK, SYSTEM
 from agents.usage import add_usage
-from graphs.state import Outcome, State, guards, outcome, question_of
+from graphs.state import Outcome, State, guards, outcome, question_of, turn_update
 from graphs.state import last as last_of
 from graphs.tool_calls import REPAIRABLE, execute
 from tools.errors import (
@@ -142,14 +142,13 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     calls = len(response.tool_calls) + len(response.invalid_tool_calls)
     _step_end(f"{calls} tool call(s)" if calls else "answer", started)
     if calls and not out_of_steps:
-        return {"messages": [response], "outcome": done}
+        return {"messages": [response], **turn_update(state, done)}
     if not calls:
         nudge = _number_check(state, response)
         if nudge is not None:
             return {
                 "messages": [response, nudge],
-                "outcome": done,
-                "guards": {**checks, "number_checks": checks["number_checks"] + 1},
+                **turn_update(state, done, {"number_checks": checks["number_checks"] + 1}),
             }
         done["answer"] = str(response.content).strip()
     return _close(state, ctx, response, done)
@@ -173,11 +172,20 @@ def _number_check(state: State, response: AIMessage) -> HumanMessage | None:
     if result is None or guards(state)["number_checks"] >= NUMBER_CHECKS:
         return None
     sources: list[Any] = [question_of(state), result["sql"], result["row_count"]]
-    sources += [v for row in result["preview"] for v in row]
+    sources += [v for row in _rows_seen(state, result["ref"]) for v in row]
     invented = invented_numbers(str(response.content), sources=sources)
     if not invented:
         return None
     return HumanMessage(NUMBER_CHECK.format(numbers=", ".join(invented)), name=OWN_NAME)
+
+
+def _rows_seen(state: State, ref: str) -> list[list[Any]]:
+    """The rows the model was shown for a result: its run_sql tool message's artifact."""
+    for message in reversed(state.get("messages", [])):
+        artifact = getattr(message, "artifact", None)
+        if isinstance(artifact, dict) and artifact.get("ref") == ref:
+            return list(artifact.get("rows") or [])
+    return []
 
 
 def _close(
@@ -194,14 +202,17 @@ def _close(
     if answer and failures < ctx.repair_budget:
         if response is not None and response.response_metadata.get("refused"):
             if error is not None:  # it gave up because a tool failed: that failure is the news
-                return {"messages": messages, "outcome": {**done, "status": "failed"}}
+                return {"messages": messages, **turn_update(state, done, {"status": "failed"})}
             hint = "Rephrase the question, or configure a real model (SQLSAGE_MODEL)."
             refusal = SqlsageError(UNANSWERABLE, answer, hint=hint).to_dict()
             return {
                 "messages": messages,
-                "outcome": {**done, "status": "refused", "error": refusal},
+                **turn_update(state, done, {"status": "refused", "error": refusal}),
             }
-        return {"messages": messages, "outcome": {**done, "status": "answered", "error": None}}
+        return {
+            "messages": messages,
+            **turn_update(state, done, {"status": "answered", "error": None}),
+        }
     if error is not None and error.get("code") in OUTAGES:
         pass  # the database was down or too slow: say that, not "budget exhausted"
     elif failures >= ctx.repair_budget:
@@ -222,7 +233,7 @@ def _close(
     messages.append(AIMessage(text))
     return {
         "messages": messages,
-        "outcome": {**done, "answer": text, "status": "failed", "error": error},
+        **turn_update(state, done, {"answer": text, "status": "failed", "error": error}),
     }
 
 
@@ -295,8 +306,7 @@ async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
         )
     update: dict[str, Any] = {
         "messages": messages,
-        "guards": {**checks, "tool_calls": used, "failures": failures},
-        "outcome": done,
+        **turn_update(state, done, {"tool_calls": used, "failures": failures}),
     }
     if latest != last_of(state):
         update["last"] = latest

@@ -160,7 +160,6 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolO
         "ref": ref,
         "sql": result.sql,
         "columns": columns,
-        "preview": result.rows[:PREVIEW_ROWS],
         "row_count": result.row_count,
         "truncated": result.truncated,
     }

@@ -191,7 +191,12 @@ class TurnRunner:
 
 def flatten(values: dict[str, Any]) -> dict[str, Any]:
     """The turn's outcome fields and the latest SQL, from state values or merged updates."""
-    return {**(values.get("outcome") or {}), "sql": (values.get("last") or {}).get("sql")}
+    turn = values.get("turn") or {}
+    fields = ("answer", "status", "error", "usage")
+    return {
+        **{k: turn[k] for k in fields if k in turn},
+        "sql": (values.get("last") or {}).get("sql"),
+    }
 
 
 def _done(final: dict[str, Any], elapsed_s: float, error: dict[str, Any] | None) -> dict[str, Any]:

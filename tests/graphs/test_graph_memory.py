@@ -138,7 +138,7 @@ def _wait_for_tool_checkpoint(data_dir: Path, session_id: str, timeout_s: float)
     deadline = time.monotonic() + timeout_s
     while True:
         state = run(checkpoint_state(None, data_dir, session_id))
-        if state.next == ("agent",) and state.values.get("guards", {}).get("tool_calls") == 1:
+        if state.next == ("agent",) and state.values.get("turn", {}).get("tool_calls") == 1:
             return state
         if time.monotonic() > deadline:
             pytest.fail(f"no checkpoint after the tool step: next={state.next}")
@@ -171,7 +171,7 @@ def test_turn_of_a_killed_process_is_resumed_from_its_checkpoint(
             reader.join(timeout=10)
             child.stdout.close()
     assert child.returncode == -9
-    assert before.values["outcome"]["usage"]["input_tokens"] == 100
+    assert before.values["turn"]["usage"]["input_tokens"] == 100
 
     answer = "There are 167 customers in Germany."
     model = ScriptedChatModel(

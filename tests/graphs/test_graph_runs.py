@@ -135,8 +135,8 @@ def test_unknown_column_is_repaired_with_the_hint(resources: Resources) -> None:
         "1",
     ]
     state = run(checkpoint_state(None, resources.settings.data_dir, out["session_id"]))
-    assert state.values["guards"]["failures"] == 1
-    assert state.values["outcome"]["status"] == "answered"
+    assert state.values["turn"]["failures"] == 1
+    assert state.values["turn"]["status"] == "answered"
 
 
 def test_third_failed_query_exhausts_the_repair_budget(resources: Resources) -> None:
