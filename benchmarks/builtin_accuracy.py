@@ -1,8 +1,9 @@
 """Execution accuracy of the builtin offline model, through the whole graph.
 
 (a) evals/data/sample_builtin.jsonl: our own question set on the bundled sample database.
-(b) A slice of Spider dev (the first SLICE questions whose database is present): questions we
-    did not write, on schemas without knowledge files. The builtin model is rule-based; this
+(b) Spider dev (questions whose database is present): the first SLICE questions, whose misses
+    were studied while improving the planner, and the next SLICE, never looked at (held out).
+    Questions we did not write, on schemas without knowledge files. The builtin model is rule-based; this
     shows what it covers, not a leaderboard figure.
 
     .venv/bin/python benchmarks/builtin_accuracy.py
@@ -65,18 +66,27 @@ def main() -> None:
     figures: dict[str, object] = {"sample_builtin": report("sample_builtin.jsonl", own)}
 
     spider_dir = data / "spider_dev"
-    questions = load_spider(spider_dir, skip_missing_db=True)[:SLICE]
-    dbs = sorted({q.db for q in questions})
-    settings = Settings(
-        data_dir=work / "spider",
-        databases={
-            db: DatabaseSettings(url=f"sqlite:///{spider_db_path(spider_dir, db)}") for db in dbs
-        },
-    )
-    spider = run(questions, build_resources(settings), lambda db: spider_db_path(spider_dir, db))
-    figures["spider_dev_slice"] = report(
-        f"Spider dev, first {SLICE} questions ({len(dbs)} databases)", spider
-    )
+    every = load_spider(spider_dir, skip_missing_db=True)
+    # The first slice is the one whose misses were studied while improving the planner (the
+    # method, not single questions); the second was never looked at: it is the honest figure.
+    for name, questions in (
+        ("spider_dev_slice", every[:SLICE]),
+        ("spider_dev_heldout", every[SLICE : 2 * SLICE]),
+    ):
+        dbs = sorted({q.db for q in questions})
+        settings = Settings(
+            data_dir=work / name,
+            databases={
+                db: DatabaseSettings(url=f"sqlite:///{spider_db_path(spider_dir, db)}")
+                for db in dbs
+            },
+        )
+        scored = run(
+            questions, build_resources(settings), lambda db: spider_db_path(spider_dir, db)
+        )
+        figures[name] = report(
+            f"{name}: Spider dev {len(questions)} questions ({len(dbs)} databases)", scored
+        )
     emit_result({"benchmark": "builtin_accuracy", **figures})
 
 
