@@ -52,7 +52,7 @@ def _sql_of(turn: list[AnyMessage]) -> str | None:
 
 def summarize(turn: list[AnyMessage]) -> str:
     """One line for an old turn: the question, the SQL it ran, the start of its answer."""
-    question = str(turn[0].content)[:200]
+    question = " ".join(str(turn[0].content).split())[:200]
     line = f"- Q: {question}"
     sql = _sql_of(turn)
     if sql:
