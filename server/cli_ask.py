@@ -154,14 +154,15 @@ def _write_chart(console: Console, resources: Resources, last: dict[str, Any]) -
         console.print("No chart yet.")
         return
     path = Path(resources.settings.data_dir) / "charts" / f"{last['session_id']}-{last['turn']}.svg"
+    mark = spec.get("mark")
+    kind = mark.get("type") if isinstance(mark, dict) else mark
+    # Only the spec is rendered; the type is a label (layered or text marks have none of ours).
     chart = ChartSpec(
-        type=spec.get("mark", {}).get("type", "bar")
-        if isinstance(spec.get("mark"), dict)
-        else spec.get("mark", "bar"),
+        type=kind if kind in ("bar", "line", "scatter", "pie") else "table",
         spec=spec,
         reason="from chat",
     )
-    console.print(f"Chart written to {write_chart(chart, path)}")
+    console.print(f"Chart written to {write_chart(chart, path)}", soft_wrap=True, markup=False)
 
 
 def run_chat(resources: Resources, db: str | None, model: str | None, session: str | None) -> None:

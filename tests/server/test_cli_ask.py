@@ -138,3 +138,11 @@ def test_chat_repl_commands(cli: Any) -> None:
     assert text.count("status = 'cancelled'") >= 2  # shown after the answer and by /sql
     assert "Unknown command '/bogus'" in text
     assert "New session." in text and "No SQL yet." in text
+
+
+def test_chat_writes_the_last_chart(cli: Any) -> None:
+    done = cli("chat", stdin="Revenue by year\n/chart\n/quit\n")
+    assert done.returncode == 0, done.stderr
+    written = done.stdout.split("Chart written to ", 1)[1].split()[0]
+    path = Path(cli.data) / written
+    assert path.suffix == ".svg" and path.read_text().lstrip().startswith("<svg")
