@@ -65,6 +65,15 @@ class TurnRunner:
     model_factory: Any = None  # (spec) -> BaseChatModel
     step_budget: int | None = None
     _models: dict[str, BaseChatModel] = field(default_factory=dict)
+    _bound: dict[str, Any] = field(default_factory=dict)
+
+    def bound_model(self, spec: str) -> Any:
+        """The chat model with the five tools bound, once per process (binding copies schemas)."""
+        if spec not in self._bound:
+            from tools.registry import tool_schemas
+
+            self._bound[spec] = self.chat_model(spec).bind_tools(tool_schemas())
+        return self._bound[spec]
 
     def chat_model(self, spec: str) -> BaseChatModel:
         """The chat model for a spec, built once per process."""
@@ -92,6 +101,7 @@ class TurnRunner:
         ctx = AgentContext(
             services=self.services,
             chat_model=chat_model,
+            bound_model=self.bound_model(spec),
             db=database.name,
             model=spec,
             session_id=session_id,
@@ -123,6 +133,7 @@ class TurnRunner:
         ctx = AgentContext(
             services=self.services,
             chat_model=self.chat_model(spec),
+            bound_model=self.bound_model(spec),
             db=turn_info.get("db"),
             model=spec,
             session_id=session_id,
