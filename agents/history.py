@@ -94,13 +94,22 @@ def for_model(messages: list[AnyMessage], budget: int = HISTORY_TOKENS) -> list[
 
 def compaction(messages: list[AnyMessage]) -> list[RemoveMessage]:
     """Removals that keep the state small: tool traffic of turns before the previous one goes
-    (the previous turn stays whole, so follow-ups can reuse its SQL and search results)."""
+    (the previous turn stays whole, so follow-ups can reuse its SQL and search results), except
+    the latest successful run_sql result, which "chart that" may still need turns later."""
+    keep = next(
+        (
+            m.id
+            for m in reversed(messages)
+            if isinstance(m, ToolMessage) and m.name == "run_sql" and m.status == "success"
+        ),
+        None,
+    )
     turns = split_turns(messages)
     removals: list[RemoveMessage] = []
     for turn in turns[:-2]:
         answer = _final_answer(turn)
         for message in turn[1:]:
-            if message is answer or message.id is None:
+            if message is answer or message.id is None or message.id == keep:
                 continue
             if isinstance(message, ToolMessage | AIMessage | HumanMessage):
                 removals.append(RemoveMessage(id=message.id))

@@ -86,7 +86,7 @@ async def raw_events(
     stream: AsyncIterator[Any], final: dict[str, Any]
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """(event, payload) pairs from graph.astream(stream_mode=["custom", "messages", "updates"]);
-    the turn's state updates (all but messages) are merged into `final`."""
+    the messages the run added are collected in final["messages"]."""
     async for mode, chunk in stream:
         if mode == "custom":
             payload = dict(chunk)
@@ -101,10 +101,8 @@ async def raw_events(
             if text:
                 yield "token", {"text": text}
         elif mode == "updates":
-            # Cheaper than "values" (no full state per step); the turn's outcome fields all
-            # arrive as node updates. Messages are not needed here.
+            # Cheaper than "values" (no full state per step): the messages each step added.
             for update in chunk.values():
                 if isinstance(update, dict):
-                    final.update({k: v for k, v in update.items() if k != "messages"})
                     added = [m for m in update.get("messages", []) if m.type != "remove"]
-                    final["messages_added"] = final.get("messages_added", 0) + len(added)
+                    final.setdefault("messages", []).extend(added)

@@ -15,8 +15,7 @@ from agents.answer_check import invented_numbers
 from agents.context import NUMBER_CHECKS, AgentContext
 from agents.history import OWN_NAME, compaction, for_model, split_turns
 from agents.prompts import GAVE_UP, NUMBER_CHECK, SYSTEM
-from agents.usage import add_usage
-from graphs.state import Outcome, State, guards, outcome, question_of, turn_update
+from graphs.state import META, State, guards, meta, outcome, question_of
 from graphs.state import last as last_of
 from graphs.tool_calls import REPAIRABLE, execute
 from tools.errors import (
@@ -121,10 +120,9 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     started = time.perf_counter()
     emit("step", {"name": "agent", "status": "start", "args": {}})
     checks = guards(state)
-    done = outcome(state)
     if checks["failures"] >= ctx.repair_budget:
         _step_end("gave up", started)
-        return _close(state, ctx, None, done)
+        return _close(state, ctx, None)
     if ctx.context is None and ctx.services is not None:
         await _retrieve_quietly(state, ctx)  # a resumed turn: the context was not checkpointed
     out_of_steps = checks["tool_calls"] >= ctx.step_budget
@@ -138,20 +136,15 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     response = await model.ainvoke(messages)
     if not isinstance(response, AIMessage):
         response = AIMessage(content=str(getattr(response, "content", response)))
-    done["usage"] = add_usage(done.get("usage") or {}, response)
     calls = len(response.tool_calls) + len(response.invalid_tool_calls)
     _step_end(f"{calls} tool call(s)" if calls else "answer", started)
     if calls and not out_of_steps:
-        return {"messages": [response], **turn_update(state, done)}
+        return {"messages": [response]}
     if not calls:
-        nudge = _number_check(state, response)
+        nudge = _number_check(state, response, checks["number_checks"])
         if nudge is not None:
-            return {
-                "messages": [response, nudge],
-                **turn_update(state, done, {"number_checks": checks["number_checks"] + 1}),
-            }
-        done["answer"] = str(response.content).strip()
-    return _close(state, ctx, response, done)
+            return {"messages": [response, nudge]}
+    return _close(state, ctx, response)
 
 
 def _step_end(summary: str, started: float) -> None:
@@ -166,53 +159,44 @@ def _step_end(summary: str, started: float) -> None:
     )
 
 
-def _number_check(state: State, response: AIMessage) -> HumanMessage | None:
+def _number_check(state: State, response: AIMessage, checks: int) -> HumanMessage | None:
     """None to accept the answer; a nudge (once) when it states figures no result contains."""
-    result = last_of(state).get("result")
-    if result is None or guards(state)["number_checks"] >= NUMBER_CHECKS:
+    result = last_of(state)
+    if result is None or checks >= NUMBER_CHECKS:
         return None
     sources: list[Any] = [question_of(state), result["sql"], result["row_count"]]
-    sources += [v for row in _rows_seen(state, result["ref"]) for v in row]
+    sources += [v for row in result.get("rows") or [] for v in row]
     invented = invented_numbers(str(response.content), sources=sources)
     if not invented:
         return None
     return HumanMessage(NUMBER_CHECK.format(numbers=", ".join(invented)), name=OWN_NAME)
 
 
-def _rows_seen(state: State, ref: str) -> list[list[Any]]:
-    """The rows the model was shown for a result: its run_sql tool message's artifact."""
-    for message in reversed(state.get("messages", [])):
-        artifact = getattr(message, "artifact", None)
-        if isinstance(artifact, dict) and artifact.get("ref") == ref:
-            return list(artifact.get("rows") or [])
-    return []
+def _closing(message: AIMessage, status: str, error: dict[str, Any] | None) -> AIMessage:
+    """The message that ends a turn, marked with how it ended."""
+    record = {**meta(message), "status": status, "error": error}
+    return message.model_copy(
+        update={"response_metadata": {**message.response_metadata, META: record}}
+    )
 
 
-def _close(
-    state: State, ctx: AgentContext, response: AIMessage | None, done: Outcome
-) -> dict[str, Any]:
+def _close(state: State, ctx: AgentContext, response: AIMessage | None) -> dict[str, Any]:
     """End the turn: the answer, or an honest 'could not answer' with the last error; and
     compact older turns so checkpoints stay small."""
     messages: list[Any] = [*compaction(state.get("messages", []))]
-    if response is not None:
-        messages.append(response)
-    answer = done.get("answer") or ""
-    error = done.get("error")
+    error = outcome(state).get("error")
     failures = guards(state)["failures"]
-    if answer and failures < ctx.repair_budget:
-        if response is not None and response.response_metadata.get("refused"):
+    answer = str(response.content).strip() if response is not None else ""
+    if response is not None and answer and failures < ctx.repair_budget:
+        if response.response_metadata.get("refused"):
             if error is not None:  # it gave up because a tool failed: that failure is the news
-                return {"messages": messages, **turn_update(state, done, {"status": "failed"})}
+                return {"messages": [*messages, _closing(response, "failed", error)]}
             hint = "Rephrase the question, or configure a real model (SQLSAGE_MODEL)."
             refusal = SqlsageError(UNANSWERABLE, answer, hint=hint).to_dict()
-            return {
-                "messages": messages,
-                **turn_update(state, done, {"status": "refused", "error": refusal}),
-            }
-        return {
-            "messages": messages,
-            **turn_update(state, done, {"status": "answered", "error": None}),
-        }
+            return {"messages": [*messages, _closing(response, "refused", refusal)]}
+        return {"messages": [*messages, _closing(response, "answered", None)]}
+    if response is not None:
+        messages.append(response)  # its usage counts; it did not end the turn
     if error is not None and error.get("code") in OUTAGES:
         pass  # the database was down or too slow: say that, not "budget exhausted"
     elif failures >= ctx.repair_budget:
@@ -229,12 +213,38 @@ def _close(
         error = SqlsageError(
             BUDGET_EXHAUSTED, f"The step budget of {ctx.step_budget} tool calls ran out."
         ).to_dict()
-    text = GAVE_UP.format(reason=error["message"])
-    messages.append(AIMessage(text))
-    return {
-        "messages": messages,
-        **turn_update(state, done, {"answer": text, "status": "failed", "error": error}),
-    }
+    gave_up = AIMessage(
+        GAVE_UP.format(reason=error["message"]), response_metadata={META: {"ours": True}}
+    )
+    return {"messages": [*messages, _closing(gave_up, "failed", error)]}
+
+
+def _tool_message(
+    text: str,
+    call_id: str,
+    *,
+    name: str | None = None,
+    artifact: Any = None,
+    error: dict[str, Any] | None = None,
+    failure: bool = False,
+    skipped: bool = False,
+) -> ToolMessage:
+    """A tool's answer, marked for the turn's counters (run or skipped, failure, error)."""
+    record: dict[str, Any] = {}
+    if error is not None:
+        record["error"] = error
+    if failure:
+        record["failure"] = True
+    if skipped:
+        record["skipped"] = True
+    return ToolMessage(
+        text,
+        tool_call_id=call_id,
+        name=name,
+        artifact=artifact,
+        status="error" if error is not None else "success",
+        response_metadata={META: record} if record else {},
+    )
 
 
 async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -242,13 +252,9 @@ async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     ctx = _ctx(runtime)
     asked = state["messages"][-1]
     assert isinstance(asked, AIMessage)
-    checks = guards(state)
-    used, failures = checks["tool_calls"], checks["failures"]
-    done = outcome(state)
-    latest = last_of(state)
+    used = guards(state)["tool_calls"]
     messages: list[ToolMessage] = []
     for bad in asked.invalid_tool_calls:
-        failures += 1
         text = (
             f"Error [{INVALID_ARGUMENT}]: the arguments of {bad.get('name')} were not valid "
             f"JSON ({bad.get('error') or 'could not parse'}). Send them again as a JSON object."
@@ -263,28 +269,27 @@ async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
                 "elapsed_ms": 0.0,
             },
         )
-        messages.append(ToolMessage(text, tool_call_id=bad.get("id") or "invalid", status="error"))
-        done["error"] = SqlsageError(INVALID_ARGUMENT, text).to_dict()
+        error = SqlsageError(INVALID_ARGUMENT, text).to_dict()
+        messages.append(
+            _tool_message(text, bad.get("id") or "invalid", error=error, failure=True, skipped=True)
+        )
     for call in asked.tool_calls:
         if used >= ctx.step_budget:
             text = (
                 f"Error [{BUDGET_EXHAUSTED}]: the step budget of {ctx.step_budget} tool "
                 "calls for this question is used up; answer with what you have."
             )
-            messages.append(ToolMessage(text, tool_call_id=call["id"] or "", status="error"))
-            done["error"] = SqlsageError(BUDGET_EXHAUSTED, text).to_dict()
+            error = SqlsageError(BUDGET_EXHAUSTED, text).to_dict()
+            messages.append(_tool_message(text, call["id"] or "", error=error, skipped=True))
             continue
         used += 1
         started = time.perf_counter()
         emit("step", {"name": call["name"], "status": "start", "args": call["args"]})
-        result = await execute(dict(call), cast(State, {**state, "last": latest}), ctx)
+        # Earlier calls of this same reply (a run_sql before a build_chart) count as done.
+        so_far = cast(State, {"messages": [*state["messages"], *messages]})
+        result = await execute(dict(call), so_far, ctx)
         for name, data in result.events:
             emit(name, data)
-        if not result.ok and call["name"] in REPAIRABLE:
-            failures += 1
-        if result.error is not None:
-            done["error"] = result.error.model_dump()
-        latest.update(result.update)  # type: ignore[typeddict-item]
         emit(
             "step",
             {
@@ -296,21 +301,16 @@ async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
             },
         )
         messages.append(
-            ToolMessage(
+            _tool_message(
                 result.content,
-                tool_call_id=call["id"] or "",
+                call["id"] or "",
                 name=call["name"],
                 artifact=result.artifact,
-                status="success" if result.ok else "error",
+                error=result.error.model_dump() if result.error is not None else None,
+                failure=not result.ok and call["name"] in REPAIRABLE,
             )
         )
-    update: dict[str, Any] = {
-        "messages": messages,
-        **turn_update(state, done, {"tool_calls": used, "failures": failures}),
-    }
-    if latest != last_of(state):
-        update["last"] = latest
-    return update
+    return {"messages": messages}
 
 
 async def after_model(

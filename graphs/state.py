@@ -1,22 +1,37 @@
-"""The graph's state: the messages, the current turn, the latest result. Three channels on
-purpose: every checkpoint stores each channel's version for every node, so fewer channels is
-fewer bytes per step."""
+"""The graph's state is the conversation, and nothing else.
+
+Everything a turn needs (its question, counters, outcome, the latest result) is read off the
+messages: each checkpoint stores every changed channel and every channel's version for every
+node, so one channel is the smallest checkpoint. What sqlsage adds to messages travels in
+`response_metadata["sqlsage"]`, which chat-model adapters never send to a provider.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict, cast
 
-from langchain_core.messages import AnyMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.graph.message import add_messages
+
+from agents.history import OWN_NAME, is_user_question
+from agents.usage import add_usage
+
+META = "sqlsage"
+
+
+class State(TypedDict, total=False):
+    """One session's memory: the conversation."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
 
 
 class ResultRef(TypedDict):
-    """A query result as the state keeps it: a reference to the full page (the rows the model
-    saw are in the run_sql tool message; no need to store them twice)."""
+    """The latest query result as the tool message keeps it (the full page is in the store)."""
 
     ref: str
     sql: str
     columns: list[dict[str, Any]]
+    rows: list[list[Any]]  # the rows the model was shown
     row_count: int
     truncated: bool
 
@@ -24,87 +39,103 @@ class ResultRef(TypedDict):
 class Guards(TypedDict):
     """Per-turn counters behind the budgets."""
 
-    tool_calls: int  # tool calls used (step budget)
+    tool_calls: int  # tool calls run (step budget)
     failures: int  # failed validate/run/argument attempts (repair budget)
     number_checks: int  # times the answer was sent back for figures not in the result
 
 
 class Outcome(TypedDict, total=False):
-    """How the turn ended."""
+    """How the turn ended (so far)."""
 
     answer: str
-    status: str  # answered | refused | failed
-    error: dict[str, Any] | None  # the last error model in this turn
+    status: str  # answered | refused | failed ("" while running)
+    error: dict[str, Any] | None  # the turn's last error model
     usage: dict[str, Any]  # input/output tokens, cost, model calls
 
 
-class TurnRecord(Guards, Outcome):
-    """Everything about the current turn in one channel (each channel costs version bytes in
-    every checkpoint): what it is, its counters, and how it ended. Reset by each question."""
-
-    number: int
-    question: str
-    db: str
-    model: str
+def meta(message: BaseMessage) -> dict[str, Any]:
+    """What sqlsage recorded on a message."""
+    return cast(dict[str, Any], message.response_metadata.get(META) or {})
 
 
-class Last(TypedDict, total=False):
-    """The latest SQL, result and chart: kept across turns for follow-ups."""
-
-    sql: str | None
-    result: ResultRef | None
-    chart: dict[str, Any] | None  # type and fields (the spec goes out as an event)
-
-
-class State(TypedDict, total=False):
-    """One session's memory: the conversation, the current turn, the latest result."""
-
-    messages: Annotated[list[AnyMessage], add_messages]
-    turn: TurnRecord
-    last: Last
+def current_turn(messages: list[AnyMessage] | list[BaseMessage]) -> list[BaseMessage]:
+    """The messages from the last user question on."""
+    for index in range(len(messages) - 1, -1, -1):
+        if is_user_question(messages[index]):  # type: ignore[arg-type]
+            return list(messages[index:])
+    return []
 
 
-def guards(state: State) -> Guards:
-    """This turn's counters (zeros before the first tool call)."""
-    turn: dict[str, Any] = dict(state.get("turn") or {})
-    return Guards(
-        tool_calls=int(turn.get("tool_calls", 0)),
-        failures=int(turn.get("failures", 0)),
-        number_checks=int(turn.get("number_checks", 0)),
-    )
+def _turn(state: State) -> list[BaseMessage]:
+    return current_turn(state.get("messages", []))
 
 
-def outcome(state: State) -> Outcome:
-    """This turn's outcome so far (a copy)."""
-    turn: dict[str, Any] = dict(state.get("turn") or {})
-    return cast(Outcome, {k: turn[k] for k in ("answer", "status", "error", "usage") if k in turn})
-
-
-def turn_update(state: State, *parts: Any) -> dict[str, Any]:
-    """A state update that replaces the turn record with these changes applied."""
-    merged: dict[str, Any] = dict(state.get("turn") or {})
-    for part in parts:
-        merged.update(part)
-    return {"turn": merged}
-
-
-def last(state: State) -> Last:
-    """The latest SQL/result/chart (a copy)."""
-    return Last(**(state.get("last") or {}))
+def turn_info(state: State) -> dict[str, Any]:
+    """This turn's number, question, database and model (recorded on its question)."""
+    turn = _turn(state)
+    if not turn:
+        return {}
+    return {**meta(turn[0]), "question": str(turn[0].content)}
 
 
 def question_of(state: State) -> str:
     """This turn's question."""
-    turn = state.get("turn")
-    return turn["question"] if turn else ""
+    turn = _turn(state)
+    return str(turn[0].content) if turn else ""
+
+
+def guards(state: State) -> Guards:
+    """This turn's counters, counted off its messages."""
+    turn = _turn(state)
+    tools = [m for m in turn if isinstance(m, ToolMessage)]
+    return Guards(
+        tool_calls=sum(1 for m in tools if not meta(m).get("skipped")),
+        failures=sum(1 for m in tools if meta(m).get("failure")),
+        number_checks=sum(
+            1 for m in turn[1:] if isinstance(m, HumanMessage) and m.name == OWN_NAME
+        ),
+    )
+
+
+def outcome_of(turn: list[BaseMessage]) -> Outcome:
+    """A turn's outcome: the closing answer's status and error, the last tool error, usage."""
+    usage: dict[str, Any] = {}
+    error: dict[str, Any] | None = None
+    done = Outcome(answer="", status="", error=None)
+    for message in turn:
+        if isinstance(message, ToolMessage) and meta(message).get("error"):
+            error = meta(message)["error"]
+        if isinstance(message, AIMessage):
+            if not meta(message).get("ours"):  # a model's reply, not one sqlsage wrote
+                usage = add_usage(usage, message)
+            if "status" in meta(message):
+                done = Outcome(
+                    answer=str(message.content),
+                    status=meta(message)["status"],
+                    error=meta(message).get("error"),
+                )
+    if done.get("error") is None and done.get("status") != "answered":
+        done["error"] = error
+    done["usage"] = usage
+    return done
+
+
+def outcome(state: State) -> Outcome:
+    """This turn's outcome so far."""
+    return outcome_of(_turn(state))
+
+
+def last(state: State) -> ResultRef | None:
+    """The latest successful run_sql result in the conversation (for charts and follow-ups)."""
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, ToolMessage) and message.name == "run_sql":
+            artifact = message.artifact
+            if message.status == "success" and isinstance(artifact, dict) and "ref" in artifact:
+                return cast(ResultRef, artifact)
+    return None
 
 
 def fresh_turn(number: int, question: str, db: str, model: str) -> dict[str, Any]:
-    """The input that starts a turn: the question, zeroed counters, an empty outcome."""
-    from langchain_core.messages import HumanMessage
-
-    record = TurnRecord(
-        number=number, question=question, db=db, model=model, tool_calls=0, failures=0,
-        number_checks=0, answer="", status="", error=None, usage={},
-    )  # fmt: skip
-    return {"messages": [HumanMessage(question)], "turn": record}
+    """The input that starts a turn: the question, carrying its number, database and model."""
+    record = {META: {"number": number, "db": db, "model": model}}
+    return {"messages": [HumanMessage(question, response_metadata=record)]}

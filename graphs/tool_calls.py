@@ -41,7 +41,7 @@ REPAIRABLE = {VALIDATE_SQL, RUN_SQL, BUILD_CHART}
 
 @dataclass
 class ToolOutcome:
-    """What one tool call produced: text for the model, events for the faces, state changes."""
+    """What one tool call produced: text for the model, events for the faces."""
 
     content: str
     ok: bool = True
@@ -49,7 +49,6 @@ class ToolOutcome:
     summary: str = ""
     artifact: Any = None  # structured result kept on the ToolMessage (e.g. search hits)
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    update: dict[str, Any] = field(default_factory=dict)
 
 
 def failed(exc: SqlsageError, tool: str) -> ToolOutcome:
@@ -156,13 +155,6 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolO
         truncated=result.truncated,
     )
     ctx.pages[ref] = result
-    kept: ResultRef = {
-        "ref": ref,
-        "sql": result.sql,
-        "columns": columns,
-        "row_count": result.row_count,
-        "truncated": result.truncated,
-    }
     table = {
         "columns": columns,
         "rows": result.rows,
@@ -175,24 +167,25 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolO
     return ToolOutcome(
         content=preview(result, ref=ref),
         summary=f"{result.row_count}{more} row(s) in {result.elapsed_ms:.0f} ms",
-        artifact={
-            "ref": ref,
-            "columns": columns,
-            "rows": result.rows[:PREVIEW_ROWS],
-            "row_count": result.row_count,
-            "truncated": result.truncated,
-        },
+        # The latest result, as the conversation keeps it (charts and follow-ups read it here).
+        artifact=ResultRef(
+            ref=ref,
+            sql=result.sql,
+            columns=columns,
+            rows=result.rows[:PREVIEW_ROWS],
+            row_count=result.row_count,
+            truncated=result.truncated,
+        ),
         events=[
             ("sql", {"sql": result.sql, "dialect": result.dialect, "valid": True}),
             ("table", table),
         ],
-        update={"sql": result.sql, "result": kept},
     )
 
 
 async def _page(state: State, services: Services, ctx: AgentContext) -> QueryResult:
     """The latest result's full page: from this process, else from the results store."""
-    kept = last_of(state).get("result")
+    kept = last_of(state)
     if not kept:
         raise SqlsageError(
             NOT_FOUND,
@@ -232,5 +225,4 @@ async def _chart(
         content=f"Chart built: {chart.type} ({fields}). {chart.reason}",
         summary=f"{chart.type} chart in {(time.perf_counter() - started) * 1000:.0f} ms",
         events=[("chart", {"spec": chart.spec, "type": chart.type})],
-        update={"chart": {"type": chart.type, "x": chart.x, "y": chart.y, "color": chart.color}},
     )

@@ -13,13 +13,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 
 from agents.context import AgentContext, Services
+from agents.history import is_user_question
 from graphs.events import Event, EventCounter, raw_events
-from graphs.state import fresh_turn
+from graphs.state import State, current_turn, fresh_turn, last, outcome_of
+from graphs.state import turn_info as state_turn_info
 from tools.errors import INTERNAL_ERROR, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
 
 MAX_QUESTION_CHARS = 4000
@@ -122,13 +124,13 @@ class TurnRunner:
             spec = info.model or spec
         snapshot = await self.graph.aget_state(config)
         values = snapshot.values or {}
-        if not values.get("turn"):
+        turn_info = state_turn_info(cast(State, values))
+        if not turn_info:
             raise SqlsageError(
                 NOT_FOUND, f"No session '{session_id}' to resume.", hint="Start it with a question."
             )
-        turn_info = values["turn"]
         spec = turn_info.get("model") or spec  # the model this very turn started with
-        counter = EventCounter(session_id, int(turn_info["number"]))
+        counter = EventCounter(session_id, int(turn_info.get("number", 1)))
         started = time.perf_counter()
         ctx = AgentContext(
             services=self.services,
@@ -140,7 +142,8 @@ class TurnRunner:
             turn=counter.turn,
         )
         if not snapshot.next:
-            yield counter.make("done", _done(flatten(values), time.perf_counter() - started, None))
+            closed = outcome_of(current_turn(values.get("messages", [])))
+            yield counter.make("done", _done(dict(closed), time.perf_counter() - started, None))
             return
         async for event in self._run(None, ctx, counter, started):
             yield event
@@ -154,7 +157,8 @@ class TurnRunner:
         if getattr(self.graph, "checkpointer", None) is None:
             return 1
         snapshot = await self.graph.aget_state({"configurable": {"thread_id": session_id}})
-        return int(((snapshot.values or {}).get("turn") or {}).get("number", 0)) + 1
+        messages = (snapshot.values or {}).get("messages", [])
+        return sum(1 for m in messages if is_user_question(m)) + 1
 
     async def _run(
         self,
@@ -179,35 +183,32 @@ class TurnRunner:
             error = SqlsageError(
                 INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:500], hint="Try the question again."
             ).to_dict()
-        if state_in is None and error is None:  # a resumed turn: earlier steps' updates too
+        added = list(final.get("messages", []))
+        turn_messages = added
+        if state_in is None:  # a resumed turn: its earlier steps are in the checkpoint
             snapshot = await self.graph.aget_state(config)
-            final = {**(snapshot.values or {}), **final}
-        messages_added = int(final.get("messages_added", 0))
-        final = flatten(final)
-        if error is None and final.get("status") in ("failed", "refused"):
-            error = final.get("error")
+            turn_messages = current_turn((snapshot.values or {}).get("messages", []))
+        result = outcome_of(turn_messages)
+        if error is None and result.get("status") in ("failed", "refused"):
+            error = result.get("error")
         if error is not None:
             yield counter.make("error", error)
         if self.sessions is not None:
             await asyncio.to_thread(
                 self.sessions.finish_turn,
                 ctx.session_id,
-                messages_added=messages_added + (1 if state_in else 0),
+                messages_added=len(added) + (1 if state_in else 0),
             )
-        done = _done(final, time.perf_counter() - started, error)
-        # A resumed turn may have run its SQL before the kill: the state still has it.
-        done["sql"] = sql or (final.get("sql") if state_in is None else None)
+        done = _done(dict(result), time.perf_counter() - started, error)
+        # A resumed turn may have run its SQL before the kill: its tool message still has it.
+        done["sql"] = sql or (_ran_sql(turn_messages) if state_in is None else None)
         yield counter.make("done", done)
 
 
-def flatten(values: dict[str, Any]) -> dict[str, Any]:
-    """The turn's outcome fields and the latest SQL, from state values or merged updates."""
-    turn = values.get("turn") or {}
-    fields = ("answer", "status", "error", "usage")
-    return {
-        **{k: turn[k] for k in fields if k in turn},
-        "sql": (values.get("last") or {}).get("sql"),
-    }
+def _ran_sql(turn: list[Any]) -> str | None:
+    """The SQL the turn's latest successful run_sql ran."""
+    latest = last({"messages": turn})
+    return latest["sql"] if latest else None
 
 
 def _done(final: dict[str, Any], elapsed_s: float, error: dict[str, Any] | None) -> dict[str, Any]:

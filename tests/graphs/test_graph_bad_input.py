@@ -20,6 +20,7 @@ from agents.llm import make_chat_model
 from agents.models import make_model
 from agents.previews import DATA_NOTE, FENCE_CLOSE, FENCE_OPEN, preview
 from graphs.events import Event
+from graphs.state import turn_info
 from graphs.turns import Turn, collect
 from server.agent_runtime import open_runner
 from server.resources import Resources, build_resources
@@ -397,7 +398,8 @@ def test_database_going_down_mid_session(depot: tuple[Resources, TcpProxy, str])
     assert down[-1].data["answer"] == "The database cannot be reached right now."
     # The session survived: the catalog counted the turn, the checkpoint reads back whole.
     assert info.turns == 2
-    assert state.values["turn"]["number"] == 2 and state.values["turn"]["question"] == question
+    assert turn_info(state.values)["number"] == 2
+    assert turn_info(state.values)["question"] == question
     assert [m.type for m in state.values["messages"]].count("human") == 2
 
     out = collect(back)

@@ -19,7 +19,8 @@ import pytest
 from service_dbs import HOST, PG_PORT, postgres_available, require_or_skip
 
 from graphs.events import Event
-from graphs.turns import collect
+from graphs.state import guards, outcome
+from graphs.turns import Turn, collect
 from memory.checkpointer import delete_thread, open_checkpointer
 from memory.sessions import SessionStore
 from server.agent_runtime import open_runner
@@ -138,7 +139,7 @@ def _wait_for_tool_checkpoint(data_dir: Path, session_id: str, timeout_s: float)
     deadline = time.monotonic() + timeout_s
     while True:
         state = run(checkpoint_state(None, data_dir, session_id))
-        if state.next == ("agent",) and state.values.get("turn", {}).get("tool_calls") == 1:
+        if state.next == ("agent",) and guards(state.values)["tool_calls"] == 1:
             return state
         if time.monotonic() > deadline:
             pytest.fail(f"no checkpoint after the tool step: next={state.next}")
@@ -171,7 +172,7 @@ def test_turn_of_a_killed_process_is_resumed_from_its_checkpoint(
             reader.join(timeout=10)
             child.stdout.close()
     assert child.returncode == -9
-    assert before.values["turn"]["usage"]["input_tokens"] == 100
+    assert outcome(before.values)["usage"]["input_tokens"] == 100
 
     answer = "There are 167 customers in Germany."
     model = ScriptedChatModel(
@@ -362,3 +363,27 @@ def test_second_process_continues_a_session_kept_in_postgres(
         assert gone.value.code == "not_found"
     finally:
         store.close()
+
+
+def test_a_chart_of_a_result_from_turns_ago(resources: Resources) -> None:
+    """Compaction keeps the latest result: 'show that as a pie chart' works three turns on."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        outs = []
+        session = None
+        async with open_runner(resources) as runner:
+            for question in (
+                "How many customers are there per segment?",
+                "Wie viele Kunden gibt es?",  # refused: no SQL
+                "Wo sind sie?",  # refused: no SQL
+                "show that as a pie chart",
+            ):
+                events = [e async for e in runner.stream(Turn(question, session_id=session))]
+                outs.append(collect(events))
+                session = outs[-1]["session_id"]
+        return outs
+
+    outs = run(scenario())
+    assert outs[0]["status"] == "answered" and [o["status"] for o in outs[1:3]] == ["refused"] * 2
+    assert outs[3]["status"] == "answered" and outs[3]["chart"]["mark"]["type"] == "arc"
+    assert outs[3]["sql"] is None  # nothing ran again

@@ -9,6 +9,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from graphs.events import Event
+from graphs.state import guards, outcome
 from graphs.turns import Turn, collect
 from server.agent_runtime import open_runner
 from server.resources import Resources
@@ -135,8 +136,8 @@ def test_unknown_column_is_repaired_with_the_hint(resources: Resources) -> None:
         "1",
     ]
     state = run(checkpoint_state(None, resources.settings.data_dir, out["session_id"]))
-    assert state.values["turn"]["failures"] == 1
-    assert state.values["turn"]["status"] == "answered"
+    assert guards(state.values)["failures"] == 1
+    assert outcome(state.values)["status"] == "answered"
 
 
 def test_third_failed_query_exhausts_the_repair_budget(resources: Resources) -> None:
