@@ -73,10 +73,12 @@ async def _retrieve_quietly(state: State, ctx: AgentContext) -> str:
         return f"error: {exc.code}"
 
 
-async def retrieve(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Find the schema context for this question (with the conversation so far). It lives in
-    the run's context, not in the state: checkpoints would store it again after every step."""
-    ctx = _ctx(runtime)
+async def retrieve(state: State, ctx: AgentContext) -> None:
+    """The turn's first stage: find the schema context for the question (with the
+    conversation so far), shown as its own `retrieve` step. It runs inside the agent node's
+    first call of a turn rather than as a node of its own: a node is a superstep and a
+    checkpoint, and the context lives in the run's context, not in the state (checkpoints
+    would store it again after every step), so a resumed turn retrieves again anyway."""
     started = time.perf_counter()
     emit("step", {"name": "retrieve", "status": "start", "args": {}})
     summary = await _retrieve_quietly(state, ctx)
@@ -89,7 +91,6 @@ async def retrieve(state: State, runtime: Runtime[AgentContext]) -> dict[str, An
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
-    return {}
 
 
 def _system(state: State, ctx: AgentContext) -> SystemMessage:
@@ -117,14 +118,14 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
             "No chat model was given to the graph.",
             hint="Run through sqlsage ask/chat, or pass AgentContext(chat_model=...).",
         )
+    if ctx.context is None:  # first call of the turn (or of a resumed one)
+        await retrieve(state, ctx)
     started = time.perf_counter()
     emit("step", {"name": "agent", "status": "start", "args": {}})
     checks = guards(state)
     if checks["failures"] >= ctx.repair_budget:
         _step_end("gave up", started)
         return _close(state, ctx, None)
-    if ctx.context is None and ctx.services is not None:
-        await _retrieve_quietly(state, ctx)  # a resumed turn: the context was not checkpointed
     out_of_steps = checks["tool_calls"] >= ctx.step_budget
     if out_of_steps:
         model: Any = ctx.chat_model  # the last word: no tools, answer with what there is
