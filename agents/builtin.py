@@ -98,19 +98,21 @@ class BuiltinChatModel(BaseChatModel):
         if RUN_SQL in tools:
             return self._after_run(tools[RUN_SQL], question)
         if SEMANTIC_SEARCH in tools:
-            return self._after_search(tools[SEMANTIC_SEARCH], question, earlier)
+            return self._after_search(turn, tools[SEMANTIC_SEARCH], question, earlier)
         if earlier and (m := CHART_ONLY.search(q)):
             return AIMessage("", tool_calls=[_call(BUILD_CHART, chart_type=m.group(3))])
         text = f"{earlier[-1]} {question}" if earlier and FOLLOW_UP.search(q) else question
         return AIMessage("", tool_calls=[_call(SEMANTIC_SEARCH, question=text, k=8)])
 
-    def _after_search(self, found: ToolMessage, question: str, earlier: list[str]) -> AIMessage:
-        artifact = found.artifact or {}
-        db = artifact.get("database")
+    def _after_search(
+        self, turn: list[Any], found: ToolMessage, question: str, earlier: list[str]
+    ) -> AIMessage:
+        # Like an LLM, it reads the search result's text: the tables in the order shown.
+        db = (turn[0].response_metadata.get("sqlsage") or {}).get("db")
         planner = self.planner_for(db) if self.planner_for else None
         if planner is None:
             return _refuse("I have no schema to work with.")
-        ranked = list(artifact.get("tables") or [])
+        ranked = ranked_tables(str(found.content))
         text = question
         if earlier and FOLLOW_UP.search(question.lower()):
             text = f"{earlier[-1]} {re.sub(FOLLOW_UP, '', question.lower())}"
@@ -190,6 +192,14 @@ class BuiltinChatModel(BaseChatModel):
             if run_manager is not None and chunk.text:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
+
+
+def ranked_tables(search_text: str) -> list[str]:
+    """Table names in the order a semantic_search result shows them (its CREATE TABLE
+    rendering, or the short "same result ... (tables: a, b)" reply)."""
+    if m := re.search(r"\(tables: ([^)]*)\)", search_text):
+        return [t.strip() for t in m.group(1).split(",") if t.strip()]
+    return re.findall(r"^CREATE (?:TABLE|VIEW) (\S+) \(", search_text, re.MULTILINE)
 
 
 def _refuse(reason: str) -> AIMessage:

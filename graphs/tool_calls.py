@@ -99,8 +99,6 @@ async def _search(args: SemanticSearchArgs, services: Services, ctx: AgentContex
     return ToolOutcome(
         content=content,
         summary=f"{len(found.tables)} table(s): {', '.join(found.tables[:6])}",
-        # What a rule-based model needs; the hits and context are already in the content.
-        artifact={"database": found.database, "tables": found.tables},
     )
 
 
