@@ -82,6 +82,9 @@ class BuiltinChatModel(BaseChatModel):
     # ---- deciding the next step ---------------------------------------------------------
     def decide(self, messages: list[BaseMessage]) -> AIMessage:
         """The next message: a tool call, or the answer."""
+        system = next((str(m.content) for m in messages if m.type == "system"), "")
+        named = re.search(r"database '([^']+)'", system)
+        database = named.group(1) if named else None
         turns = split_turns(cast(list[AnyMessage], [m for m in messages if m.type != "system"]))
         if not turns:
             return AIMessage("Ask me a question about the data.")
@@ -98,18 +101,18 @@ class BuiltinChatModel(BaseChatModel):
         if RUN_SQL in tools:
             return self._after_run(tools[RUN_SQL], question)
         if SEMANTIC_SEARCH in tools:
-            return self._after_search(turn, tools[SEMANTIC_SEARCH], question, earlier)
+            return self._after_search(database, tools[SEMANTIC_SEARCH], question, earlier)
         if earlier and (m := CHART_ONLY.search(q)):
             return AIMessage("", tool_calls=[_call(BUILD_CHART, chart_type=m.group(3))])
         text = f"{earlier[-1]} {question}" if earlier and FOLLOW_UP.search(q) else question
         return AIMessage("", tool_calls=[_call(SEMANTIC_SEARCH, question=text, k=8)])
 
     def _after_search(
-        self, turn: list[Any], found: ToolMessage, question: str, earlier: list[str]
+        self, database: str | None, found: ToolMessage, question: str, earlier: list[str]
     ) -> AIMessage:
-        # Like an LLM, it reads the search result's text: the tables in the order shown.
-        db = (turn[0].response_metadata.get("sqlsage") or {}).get("db")
-        planner = self.planner_for(db) if self.planner_for else None
+        # Like an LLM, it reads what it was given: the database named in its instructions, the
+        # tables in the order the search result shows them.
+        planner = self.planner_for(database) if self.planner_for else None
         if planner is None:
             return _refuse("I have no schema to work with.")
         ranked = ranked_tables(str(found.content))

@@ -71,11 +71,13 @@ def _turn(state: State) -> list[BaseMessage]:
 
 
 def turn_info(state: State) -> dict[str, Any]:
-    """This turn's number, question, database and model (recorded on its question)."""
-    turn = _turn(state)
+    """This turn's number (its place among the user's questions) and question."""
+    messages = state.get("messages", [])
+    turn = current_turn(messages)
     if not turn:
         return {}
-    return {**meta(turn[0]), "question": str(turn[0].content)}
+    number = sum(1 for m in messages if is_user_question(m))
+    return {"number": number, "question": str(turn[0].content)}
 
 
 def question_of(state: State) -> str:
@@ -135,7 +137,7 @@ def last(state: State) -> ResultRef | None:
     return None
 
 
-def fresh_turn(number: int, question: str, db: str, model: str) -> dict[str, Any]:
-    """The input that starts a turn: the question, carrying its number, database and model."""
-    record = {META: {"number": number, "db": db, "model": model}}
-    return {"messages": [HumanMessage(question, response_metadata=record)]}
+def fresh_turn(question: str) -> dict[str, Any]:
+    """The input that starts a turn: the question. (Its number is its place among the user's
+    questions; database and model are the run's context and the session catalog's.)"""
+    return {"messages": [HumanMessage(question)]}

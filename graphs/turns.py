@@ -111,7 +111,7 @@ class TurnRunner:
         )
         if self.step_budget is not None:
             ctx.step_budget = self.step_budget
-        state_in = fresh_turn(number, question, database.name, spec)
+        state_in = fresh_turn(question)
         async for event in self._run(state_in, ctx, counter, started):
             yield event
 
@@ -119,9 +119,10 @@ class TurnRunner:
         """Finish a turn that a killed process left half done, from its last checkpoint."""
         config = {"configurable": {"thread_id": session_id}}
         spec = self.services.resources.settings.model
-        if self.sessions is not None:  # the model the turn started with; unknown ids: not_found
+        db: str | None = None
+        if self.sessions is not None:  # the model and database of its latest turn
             info = await asyncio.to_thread(self.sessions.get, session_id)
-            spec = info.model or spec
+            spec, db = info.model or spec, info.db
         snapshot = await self.graph.aget_state(config)
         values = snapshot.values or {}
         turn_info = state_turn_info(cast(State, values))
@@ -129,14 +130,13 @@ class TurnRunner:
             raise SqlsageError(
                 NOT_FOUND, f"No session '{session_id}' to resume.", hint="Start it with a question."
             )
-        spec = turn_info.get("model") or spec  # the model this very turn started with
         counter = EventCounter(session_id, int(turn_info.get("number", 1)))
         started = time.perf_counter()
         ctx = AgentContext(
             services=self.services,
             chat_model=self.chat_model(spec),
             bound_model=self.bound_model(spec),
-            db=turn_info.get("db"),
+            db=db,
             model=spec,
             session_id=session_id,
             turn=counter.turn,
