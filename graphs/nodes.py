@@ -15,7 +15,7 @@ from agents.answer_check import invented_numbers
 from agents.context import NUMBER_CHECKS, AgentContext
 from agents.history import OWN_NAME, compaction, for_model, split_turns
 from agents.prompts import GAVE_UP, NUMBER_CHECK, SYSTEM
-from graphs.state import META, State, guards, meta, outcome, question_of
+from graphs.state import META, State, guards, meta, outcome, question_of, sql_of
 from graphs.state import last as last_of
 from graphs.tool_calls import REPAIRABLE, execute
 from tools.errors import (
@@ -165,7 +165,8 @@ def _number_check(state: State, response: AIMessage, checks: int) -> HumanMessag
     result = last_of(state)
     if result is None or checks >= NUMBER_CHECKS:
         return None
-    sources: list[Any] = [question_of(state), result["sql"], result["row_count"]]
+    sql = sql_of(state.get("messages", []), result["ref"]) or ""
+    sources: list[Any] = [question_of(state), sql, result["row_count"]]
     sources += [v for row in result.get("rows") or [] for v in row]
     invented = invented_numbers(str(response.content), sources=sources)
     if not invented:

@@ -29,7 +29,6 @@ class ResultRef(TypedDict):
     """The latest query result as the tool message keeps it (the full page is in the store)."""
 
     ref: str
-    sql: str
     columns: list[dict[str, Any]]
     rows: list[list[Any]]  # the rows the model was shown
     row_count: int
@@ -134,6 +133,27 @@ def last(state: State) -> ResultRef | None:
             artifact = message.artifact
             if message.status == "success" and isinstance(artifact, dict) and "ref" in artifact:
                 return cast(ResultRef, artifact)
+    return None
+
+
+def sql_of(messages: list[AnyMessage] | list[BaseMessage], result_ref: str) -> str | None:
+    """The SQL the model sent for a result (its run_sql call's arguments): stored once, in
+    the call, not again beside the result."""
+    call_id = next(
+        (
+            m.tool_call_id
+            for m in messages
+            if isinstance(m, ToolMessage)
+            and isinstance(m.artifact, dict)
+            and m.artifact.get("ref") == result_ref
+        ),
+        None,
+    )
+    for message in messages:
+        if isinstance(message, AIMessage):
+            for call in message.tool_calls:
+                if call["id"] == call_id:
+                    return str(call["args"].get("sql", ""))
     return None
 
 

@@ -168,7 +168,6 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolO
         # The latest result, as the conversation keeps it (charts and follow-ups read it here).
         artifact=ResultRef(
             ref=ref,
-            sql=result.sql,
             columns=columns,
             rows=result.rows[:PREVIEW_ROWS],
             row_count=result.row_count,

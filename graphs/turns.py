@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from agents.context import AgentContext, Services
 from agents.history import is_user_question
 from graphs.events import Event, EventCounter, raw_events
-from graphs.state import State, current_turn, fresh_turn, last, outcome_of
+from graphs.state import State, current_turn, fresh_turn, last, outcome_of, sql_of
 from graphs.state import turn_info as state_turn_info
 from tools.errors import INTERNAL_ERROR, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
 
@@ -208,7 +208,7 @@ class TurnRunner:
 def _ran_sql(turn: list[Any]) -> str | None:
     """The SQL the turn's latest successful run_sql ran."""
     latest = last({"messages": turn})
-    return latest["sql"] if latest else None
+    return sql_of(turn, latest["ref"]) if latest else None
 
 
 def _done(final: dict[str, Any], elapsed_s: float, error: dict[str, Any] | None) -> dict[str, Any]:
