@@ -93,11 +93,11 @@ async def retrieve(state: State, ctx: AgentContext) -> None:
     )
 
 
-def _system(state: State, ctx: AgentContext) -> SystemMessage:
+def _system(ctx: AgentContext, used: int) -> SystemMessage:
     dialect = "SQL"
     if ctx.services is not None:
         dialect = ctx.services.resources.database(ctx.db).dialect
-    left = ctx.step_budget - guards(state)["tool_calls"]
+    left = ctx.step_budget - used
     return SystemMessage(
         SYSTEM.format(
             dialect=dialect,
@@ -133,7 +133,7 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
         if ctx.bound_model is None:
             ctx.bound_model = ctx.chat_model.bind_tools(tool_schemas())
         model = ctx.bound_model
-    messages = [_system(state, ctx), *for_model(state.get("messages", []))]
+    messages = [_system(ctx, checks["tool_calls"]), *for_model(state.get("messages", []))]
     response = await model.ainvoke(messages)
     if not isinstance(response, AIMessage):
         response = AIMessage(content=str(getattr(response, "content", response)))

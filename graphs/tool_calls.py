@@ -8,6 +8,7 @@ hint), an `error` in the outcome, and counts against the turn's repair budget.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from tools.schema_lookup import schema_lookup
 from tools.semantic_search import semantic_search
 from tools.validate_sql import validate_for
 
+INLINE_CHART_ROWS = 50
 # Failures of these tools mean the SQL (or its arguments) needs repair.
 REPAIRABLE = {VALIDATE_SQL, RUN_SQL, BUILD_CHART}
 
@@ -142,7 +144,8 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolO
         )
         return outcome
     columns = [c.model_dump() for c in result.columns]
-    ref = await asyncio.to_thread(
+    ref = await _store(
+        services.results,
         services.results.put,
         ctx.session_id,
         ctx.turn,
@@ -180,6 +183,14 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolO
     )
 
 
+async def _store(store: Any, method: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a result store: off the event loop when it does IO, inline when it is in memory
+    (a thread hop costs more than a dict insert)."""
+    if getattr(store, "in_memory", False):
+        return method(*args, **kwargs)
+    return await asyncio.to_thread(method, *args, **kwargs)
+
+
 async def _page(state: State, services: Services, ctx: AgentContext) -> QueryResult:
     """The latest result's full page: from this process, else from the results store."""
     kept = last_of(state)
@@ -192,7 +203,7 @@ async def _page(state: State, services: Services, ctx: AgentContext) -> QueryRes
     page = ctx.pages.get(kept["ref"])
     if page is not None:
         return page
-    stored = await asyncio.to_thread(services.results.get, kept["ref"])
+    stored = await _store(services.results, services.results.get, kept["ref"])
     return QueryResult(
         columns=[Column(**c) for c in stored.columns],
         rows=stored.rows,
@@ -208,7 +219,7 @@ async def _chart(
 ) -> ToolOutcome:
     page = await _page(state, services, ctx)
     started = time.perf_counter()
-    chart = await asyncio.to_thread(
+    draw = functools.partial(
         build_chart,
         page,
         chart_type=args.chart_type,
@@ -217,6 +228,8 @@ async def _chart(
         color=args.color,
         title=args.title,
     )
+    # A small result charts in well under a millisecond: not worth a worker thread.
+    chart = draw() if page.row_count <= INLINE_CHART_ROWS else await asyncio.to_thread(draw)
     fields = ", ".join(f"{k}={v}" for k, v in (("x", chart.x), ("y", chart.y)) if v)
     return ToolOutcome(
         content=f"Chart built: {chart.type} ({fields}). {chart.reason}",

@@ -27,6 +27,8 @@ class Page:
 class InMemoryResults:
     """Result pages by ref, in a dict."""
 
+    in_memory = True  # callers may skip the worker thread they use for stores that do IO
+
     def __init__(self) -> None:
         self._pages: dict[str, Page] = {}
         self._lock = threading.Lock()
