@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from memory.knowledge import Knowledge
 
 KINDS = ("table", "column", "value", "glossary", "example")
+TABLE_DOC_COLUMNS = 12
 GLOSSARY_GROUP = "_glossary"
 EXAMPLES_GROUP = "_examples"
 
@@ -74,8 +75,14 @@ def table_documents(
     column_notes: dict[str, str] = dict(getattr(notes, "columns", {}) or {})
     column_notes = {k.lower(): v for k, v in column_notes.items()}
     comment = table_note or info.comment or ""
-    column_list = ", ".join(c.name for c in info.columns)
-    text = f"table {info.name} ({humanize(info.name)}): {comment} columns: {column_list}".strip()
+    # Each column has a document of its own; the table's lists the first few, which is what
+    # tells a table apart, and keeps the longest documents (the slowest to embed) short.
+    shown = [c.name for c in info.columns[:TABLE_DOC_COLUMNS]]
+    more = len(info.columns) - len(shown)
+    column_list = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+    spoken = _spoken(info.name).removesuffix(", ")
+    name = f"{info.name} ({spoken})" if spoken else info.name
+    text = " ".join(f"table {name}: {comment} columns: {column_list}".split())
     docs = [IndexDoc(kind="table", text=text, group=info.name, table=info.name)]
     for column in info.columns:
         note = column_notes.get(column.name.lower()) or column.comment or ""
