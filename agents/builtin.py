@@ -7,28 +7,17 @@ When a question does not fit its planner it says so and suggests configuring a r
 from __future__ import annotations
 
 import itertools
-import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import (
-    AIMessage,
-    AIMessageChunk,
-    AnyMessage,
-    BaseMessage,
-    ToolMessage,
-)
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, ToolMessage
 from pydantic import ConfigDict
 
 from agents.builtin_answer import answer
 from agents.builtin_plan import NoPlan, Planner, metrics_from
 from agents.builtin_schema import SchemaView
 from agents.builtin_sql import write_sql
+from agents.deciding_model import DecidingChatModel
 from agents.history import split_turns
 from tools.registry import BUILD_CHART, RUN_SQL, SEMANTIC_SEARCH
 
@@ -53,7 +42,7 @@ def _call(name: str, **args: Any) -> dict[str, Any]:
     return {"name": name, "args": args, "id": f"builtin_{next(_ids)}", "type": "tool_call"}
 
 
-class BuiltinChatModel(BaseChatModel):
+class BuiltinChatModel(DecidingChatModel):
     """A rule-based chat model over one process's databases (see the module docstring)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -74,10 +63,6 @@ class BuiltinChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "sqlsage-builtin"
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[Any, AIMessage]:
-        """The builtin model always has the five tools; binding changes nothing."""
-        return self
 
     # ---- deciding the next step ---------------------------------------------------------
     def decide(self, messages: list[BaseMessage]) -> AIMessage:
@@ -156,46 +141,6 @@ class BuiltinChatModel(BaseChatModel):
             )
         )
 
-    # ---- LangChain plumbing -------------------------------------------------------------
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self.decide(messages))])
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return self._generate(messages)
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        yield from _chunks(self.decide(messages))
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in _chunks(self.decide(messages)):
-            if run_manager is not None and chunk.text:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
-
 
 def ranked_tables(search_text: str) -> list[str]:
     """Table names in the order a semantic_search result shows them (its CREATE TABLE
@@ -207,31 +152,6 @@ def ranked_tables(search_text: str) -> list[str]:
 
 def _refuse(reason: str) -> AIMessage:
     return AIMessage(reason + SUGGEST, response_metadata={"refused": True})
-
-
-def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
-    """Answer text word by word (so faces can stream it), tool calls in the last chunk."""
-    words = re.findall(r"\S+\s*", str(message.content))
-    for word in words:
-        yield ChatGenerationChunk(message=AIMessageChunk(content=word))
-    yield ChatGenerationChunk(
-        message=AIMessageChunk(
-            content="",
-            tool_call_chunks=[
-                {
-                    "name": c["name"],
-                    "args": json.dumps(c["args"]),
-                    "id": c["id"],
-                    "index": i,
-                    "type": "tool_call_chunk",
-                }
-                for i, c in enumerate(message.tool_calls)
-            ],
-            response_metadata=dict(message.response_metadata),
-            usage_metadata={"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
-            chunk_position="last",
-        )
-    )
 
 
 def planner_for(resources: Resources, db: str | None) -> Planner:
@@ -272,6 +192,3 @@ def _latest_dates(database: Any, view: SchemaView) -> dict[tuple[str, str], str]
             if result.rows and result.rows[0][0] is not None:
                 latest[(table, column)] = str(result.rows[0][0])
     return latest
-
-
-PlannerFactory = Callable[[str | None], Planner]
