@@ -22,7 +22,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from agents.litellm_import import litellm_module
 from agents.llm_errors import Failure, InvalidResponse, classify, exhausted, mid_stream, retry_delay
@@ -39,37 +39,6 @@ T = TypeVar("T")
 
 # Local OpenAI-compatible servers ignore the key, but the OpenAI SDK refuses to send none.
 PLACEHOLDER_KEY = "sk-no-key-needed"
-
-
-class ModelUsage(BaseModel):
-    """Tokens, dollars and calls, summed over one or more model answers."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    calls: int = 0
-
-    def add(self, other: ModelUsage) -> ModelUsage:
-        """Add other into this one in place and return self (so `total = total.add(u)` works too)."""
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.cost_usd += other.cost_usd
-        self.calls += other.calls
-        return self
-
-
-def usage_of(message: BaseMessage) -> ModelUsage:
-    """The usage the gateway attached to an AIMessage (all zeros for any other message)."""
-    usage = getattr(message, "usage_metadata", None)
-    metadata = message.response_metadata or {}
-    if usage is None and "model" not in metadata:
-        return ModelUsage()
-    return ModelUsage(
-        input_tokens=int((usage or {}).get("input_tokens", 0)),
-        output_tokens=int((usage or {}).get("output_tokens", 0)),
-        cost_usd=float(metadata.get("cost_usd") or 0.0),
-        calls=1,
-    )
 
 
 class LiteLLMChatModel(BaseChatModel):

@@ -11,7 +11,8 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 
-from agents.llm import LiteLLMChatModel, ModelUsage, make_chat_model, usage_of
+from agents.llm import LiteLLMChatModel, make_chat_model
+from agents.usage import add_usage
 from tools.errors import MODEL_UNAVAILABLE, RATE_LIMITED, SqlsageError
 
 from .fake_openai import Fail, FakeOpenAI, Garbage, Hang, Reply, ToolCall, fake_openai_server
@@ -361,10 +362,10 @@ def test_no_key_needed_with_api_base_or_for_local_providers(
 
 def test_usage_and_cost_for_a_priced_model(server: FakeOpenAI) -> None:
     server.script(Reply("ok", prompt_tokens=1000, completion_tokens=500))
-    usage = usage_of(run(gateway(server).ainvoke("q")))
-    assert (usage.input_tokens, usage.output_tokens, usage.calls) == (1000, 500, 1)
+    usage = add_usage({}, run(gateway(server).ainvoke("q")))
+    assert (usage["input_tokens"], usage["output_tokens"], usage["model_calls"]) == (1000, 500, 1)
     # gpt-4o-mini in litellm's bundled price map: $0.15 / 1M input, $0.60 / 1M output.
-    assert usage.cost_usd == pytest.approx(1000 * 0.15e-6 + 500 * 0.60e-6)
+    assert usage["cost_usd"] == pytest.approx(1000 * 0.15e-6 + 500 * 0.60e-6)
 
 
 def test_unpriced_model_costs_zero_but_counts_tokens(server: FakeOpenAI) -> None:
@@ -377,14 +378,18 @@ def test_unpriced_model_costs_zero_but_counts_tokens(server: FakeOpenAI) -> None
 def test_streamed_usage_and_cost(server: FakeOpenAI) -> None:
     server.script(Reply("ok", prompt_tokens=100, completion_tokens=10))
     _, total = run(collect(gateway(server), "q"))
-    usage = usage_of(total)
-    assert (usage.input_tokens, usage.output_tokens, usage.calls) == (100, 10, 1)
-    assert usage.cost_usd > 0
+    usage = add_usage({}, total)
+    assert (usage["input_tokens"], usage["output_tokens"], usage["model_calls"]) == (100, 10, 1)
+    assert usage["cost_usd"] > 0
+
+
+def _answer(tokens_in: int, tokens_out: int, cost: float) -> AIMessage:
+    usage = {"input_tokens": tokens_in, "output_tokens": tokens_out, "total_tokens": 0}
+    return AIMessage("a", usage_metadata=usage, response_metadata={"cost_usd": cost})
 
 
 def test_model_usage_adds_up() -> None:
-    total = ModelUsage()
-    total.add(ModelUsage(input_tokens=10, output_tokens=2, cost_usd=0.5, calls=1))
-    total = total.add(ModelUsage(input_tokens=5, output_tokens=1, cost_usd=0.25, calls=1))
-    assert total == ModelUsage(input_tokens=15, output_tokens=3, cost_usd=0.75, calls=2)
-    assert usage_of(HumanMessage("not a model answer")) == ModelUsage()
+    total = add_usage(add_usage({}, _answer(10, 2, 0.5)), _answer(5, 1, 0.25))
+    assert total == {"input_tokens": 15, "output_tokens": 3, "cost_usd": 0.75, "model_calls": 2}
+    nothing = add_usage({}, HumanMessage("not a model answer"))
+    assert (nothing["input_tokens"], nothing["output_tokens"], nothing["cost_usd"]) == (0, 0, 0.0)
