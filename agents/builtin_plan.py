@@ -41,7 +41,6 @@ _SUPERLATIVE_DESC = re.compile(r"\b(most|highest|largest|biggest|best|top|greate
 _SUPERLATIVE_ASC = re.compile(r"\b(least|lowest|fewest|smallest|worst|bottom|less)\b")
 _COUNT = re.compile(r"\b(how many|number of|count of|count the|count)\b")
 _DISTINCT = re.compile(r"\b(different|distinct|unique)\b")
-_LIST = re.compile(r"^(list|show|give|name|display|which|what are|who are|who is|what is the name)")
 _BY = re.compile(
     r"\b(?:by|per|for each|for every|in each|each|across|broken down by)\s+(?:the\s+)?([a-z][a-z ]*)"
 )
@@ -507,11 +506,10 @@ class Planner:
                     measure.kind, measure.also = aggs[0], aggs[1:]
                     measure.label = f"{aggs[0]}_{column[1]}"
                 return measure
-        if _LIST.search(q) or True:
-            entity = self._entity(q, ranked)
-            if entity is None:
-                raise NoPlan("I could not find which table the question is about.")
-            return Measure("rows", entity, label=entity)
+        entity = self._entity(q, ranked)  # no measure: a listing of what the question names
+        if entity is None:
+            raise NoPlan("I could not find which table the question is about.")
+        return Measure("rows", entity, label=entity)
 
     def _column_spans(self, q: str) -> list[tuple[int, int]]:
         """Where multi-word column names ('last name', 'first name') occur in the question."""

@@ -44,7 +44,6 @@ class Services:
 
     resources: Resources
     results: ResultSink
-    model_factory: Any = None  # (spec: str) -> BaseChatModel; None = agents.models.make_model
 
 
 @dataclass

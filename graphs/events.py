@@ -15,7 +15,6 @@ from pydantic import BaseModel
 EventType = Literal[
     "session", "step", "reasoning", "token", "sql", "table", "chart", "error", "done"
 ]
-EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 
 
 class Event(BaseModel):
