@@ -4,24 +4,10 @@ one-off evals). Same interface as memory.sessions.ResultStore."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
+from memory.results import StoredResult
 from tools.errors import NOT_FOUND, SqlsageError
-
-
-@dataclass(frozen=True)
-class Page:
-    """One stored result page."""
-
-    ref: str
-    session_id: str
-    turn: int
-    sql: str
-    columns: list[dict[str, Any]]
-    rows: list[list[Any]]
-    row_count: int
-    truncated: bool
 
 
 class InMemoryResults:
@@ -30,7 +16,7 @@ class InMemoryResults:
     in_memory = True  # callers may skip the worker thread they use for stores that do IO
 
     def __init__(self) -> None:
-        self._pages: dict[str, Page] = {}
+        self._pages: dict[str, StoredResult] = {}
         self._lock = threading.Lock()
 
     def put(
@@ -48,10 +34,12 @@ class InMemoryResults:
         with self._lock:
             n = sum(1 for p in self._pages.values() if (p.session_id, p.turn) == (session_id, turn))
             ref = f"{session_id}:{turn}:{n + 1}"
-            self._pages[ref] = Page(ref, session_id, turn, sql, columns, rows, row_count, truncated)
+            self._pages[ref] = StoredResult(
+                ref, session_id, turn, sql, columns, rows, row_count, truncated
+            )
         return ref
 
-    def get(self, ref: str, *, owner: str | None = None) -> Page:
+    def get(self, ref: str, *, owner: str | None = None) -> StoredResult:
         """A page by ref; unknown refs are NOT_FOUND."""
         page = self._pages.get(ref)
         if page is None:
