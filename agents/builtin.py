@@ -6,6 +6,7 @@ When a question does not fit its planner it says so and suggests configuring a r
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from typing import TYPE_CHECKING, Any, cast
@@ -170,25 +171,26 @@ def planner_for(resources: Resources, db: str | None) -> Planner:
         view=view,
         values=values,
         metrics=metrics,
-        latest=_latest_dates(database, view),
+        latest_of=functools.partial(_latest_date, database),
         dialect=database.dialect,
     )
 
 
-def _latest_dates(database: Any, view: SchemaView) -> dict[tuple[str, str], str]:
-    """The newest value of each date column: what 'last year' and 'this quarter' count from."""
+def _latest_date(database: Any, table: str, column: str) -> str | None:
+    """The newest value of one date column: what 'last year' and 'this quarter' count from.
+    One query, when a question first needs it (a schema may have thousands of date columns)."""
+    import sqlglot.expressions as exp
+
     from tools.run_sql import execute_read_only
 
-    latest: dict[tuple[str, str], str] = {}
-    for table in view.tables:
-        for column in view.date_columns(table):
-            sql = f'SELECT MAX("{column}") FROM "{table}"'
-            if database.dialect in ("mysql", "mariadb"):
-                sql = sql.replace('"', "`")
-            try:
-                result = execute_read_only(database, sql, max_rows=1, timeout_s=5)
-            except Exception:
-                continue
-            if result.rows and result.rows[0][0] is not None:
-                latest[(table, column)] = str(result.rows[0][0])
-    return latest
+    *schema, name = table.split(".")
+    source = exp.table_(name, db=schema[0] if schema else None, quoted=True)
+    query = exp.select(exp.Max(this=exp.column(column, quoted=True))).from_(source)
+    try:
+        result = execute_read_only(
+            database, query.sql(dialect=database.dialect), max_rows=1, timeout_s=5
+        )
+    except Exception:
+        return None
+    value = result.rows[0][0] if result.rows else None
+    return None if value is None else str(value)

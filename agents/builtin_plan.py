@@ -181,7 +181,9 @@ class Planner:
     view: SchemaView
     values: list[tuple[str, str, str]]  # (table, column, value) of low-cardinality text columns
     metrics: list[Metric]
-    latest: dict[tuple[str, str], str] = field(default_factory=dict)  # date column -> max value
+    # The newest value of a date column, looked up the first time "last year" needs it.
+    latest_of: Any = None  # (table, column) -> str | None
+    latest: dict[tuple[str, str], str | None] = field(default_factory=dict)
     dialect: str = "sqlite"
     vocabulary: set[str] = field(default_factory=set)  # schema and glossary words, singular
     value_vocabulary: set[str] = field(default_factory=set)  # words of indexed values
@@ -675,7 +677,9 @@ class Planner:
 
     def _relative(self, q: str, plan: Plan) -> tuple[str | None, str | None]:
         table, column = self._date_column(plan.measure, q)
-        latest = self.latest.get((table, column))
+        if (table, column) not in self.latest:
+            self.latest[(table, column)] = self.latest_of(table, column) if self.latest_of else None
+        latest = self.latest[(table, column)]
         if not latest:
             return None, None
         year, month = int(latest[:4]), int(latest[5:7])
