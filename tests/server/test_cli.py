@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SQLSAGE = str(Path(sys.executable).with_name("sqlsage"))
+from tests.server.cli_process import cli_runner
 
 
 @pytest.fixture()
 def cli(sample_path: Path, tmp_path: Path) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLSAGE_")}
-    env["SQLSAGE_DATA_DIR"] = str(sample_path.parent)
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [SQLSAGE, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            input=stdin,
-            timeout=60,
-        )
-        assert "Traceback" not in done.stderr + done.stdout, done.stderr
-        return done
-
-    return run
+    return cli_runner(sample_path.parent, tmp_path)
 
 
 def test_validate_json_valid(cli: Any) -> None:

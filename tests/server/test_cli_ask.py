@@ -4,16 +4,14 @@ exit codes 0/1/2, sessions continued across processes, the REPL's commands."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SQLSAGE = str(Path(sys.executable).with_name("sqlsage"))
+from tests.server.cli_process import cli_runner
+
 ASK_KEYS = {
     "answer", "sql", "columns", "rows", "row_count", "truncated", "chart", "session_id", "turn",
     "steps", "usage", "error", "status", "result_ref",
@@ -23,24 +21,8 @@ ASK_KEYS = {
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Any:
     data = tmp_path_factory.mktemp("ask-data")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLSAGE_")}
-    env["SQLSAGE_DATA_DIR"] = str(data)
-    env.pop("OPENAI_API_KEY", None)
-    env.pop("ANTHROPIC_API_KEY", None)
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [SQLSAGE, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=data,
-            input=stdin,
-            timeout=120,
-        )
-        assert "Traceback" not in done.stderr + done.stdout, done.stderr
-        return done
-
+    # No provider keys: the missing-key errors must be what a user without them sees.
+    run = cli_runner(data, data, timeout=120, drop=("OPENAI_API_KEY", "ANTHROPIC_API_KEY"))
     run.data = data  # type: ignore[attr-defined]
     return run
 
