@@ -6,6 +6,8 @@ check) carry the name `sqlsage`, so they never start a turn.
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage, ToolMessage
 
 from agents.prompts import EARLIER
@@ -92,24 +94,28 @@ def for_model(messages: list[AnyMessage], budget: int = HISTORY_TOKENS) -> list[
     return out + current
 
 
+def latest_result(messages: list[AnyMessage] | list[Any]) -> ToolMessage | None:
+    """The latest successful run_sql result in a conversation (its artifact is the result)."""
+    for message in reversed(messages):
+        if isinstance(message, ToolMessage) and message.name == "run_sql":
+            artifact = message.artifact
+            if message.status == "success" and isinstance(artifact, dict) and "ref" in artifact:
+                return message
+    return None
+
+
 def compaction(messages: list[AnyMessage]) -> list[RemoveMessage]:
     """Removals that keep the state small: tool traffic of turns before the previous one goes
     (the previous turn stays whole, so follow-ups can reuse its SQL and search results), except
     the latest successful run_sql result, which "chart that" may still need turns later."""
-    keep = next(
-        (
-            m.id
-            for m in reversed(messages)
-            if isinstance(m, ToolMessage) and m.name == "run_sql" and m.status == "success"
-        ),
-        None,
-    )
+    kept = latest_result(messages)
+    keep = {kept.id} if kept is not None else set()
     turns = split_turns(messages)
     removals: list[RemoveMessage] = []
     for turn in turns[:-2]:
         answer = _final_answer(turn)
         for message in turn[1:]:
-            if message is answer or message.id is None or message.id == keep:
+            if message is answer or message.id is None or message.id in keep:
                 continue
             if isinstance(message, ToolMessage | AIMessage | HumanMessage):
                 removals.append(RemoveMessage(id=message.id))

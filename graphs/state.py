@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypedDict, cast
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.graph.message import add_messages
 
-from agents.history import OWN_NAME, is_user_question
+from agents.history import OWN_NAME, is_user_question, latest_result
 from agents.usage import add_usage
 
 META = "sqlsage"
@@ -128,12 +128,8 @@ def outcome(state: State) -> Outcome:
 
 def last(state: State) -> ResultRef | None:
     """The latest successful run_sql result in the conversation (for charts and follow-ups)."""
-    for message in reversed(state.get("messages", [])):
-        if isinstance(message, ToolMessage) and message.name == "run_sql":
-            artifact = message.artifact
-            if message.status == "success" and isinstance(artifact, dict) and "ref" in artifact:
-                return cast(ResultRef, artifact)
-    return None
+    message = latest_result(state.get("messages", []))
+    return cast(ResultRef, message.artifact) if message is not None else None
 
 
 def sql_of(messages: list[AnyMessage] | list[BaseMessage], result_ref: str) -> str | None:

@@ -79,7 +79,9 @@ def test_compaction_drops_tool_traffic_older_than_the_previous_turn() -> None:
 
 def test_compaction_keeps_the_latest_result_however_old() -> None:
     first = _turn(1)
-    first[2] = ToolMessage("rows of 1", tool_call_id="c1", id="t1", name="run_sql")
+    first[2] = ToolMessage(
+        "rows of 1", tool_call_id="c1", id="t1", name="run_sql", artifact={"ref": "s:1:1"}
+    )
     talk = [m for n in (2, 3, 4) for m in _turn(n)[:1] + _turn(n)[3:]]  # no SQL since turn 1
     removals = compaction([*first, *talk])  # type: ignore[arg-type]
     assert [r.id for r in removals] == ["a1"]  # the call goes, its result stays for "chart that"
