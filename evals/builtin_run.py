@@ -4,6 +4,7 @@ execution match. The eval-harness issue generalizes this; here it measures the b
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +29,12 @@ class Scored:
     elapsed_ms: float
 
 
-def _strip_limit(sql: str | None) -> str | None:
-    """The validator's injected row cap is not part of the prediction."""
+def _strip_limit(sql: str | None, cap: int) -> str | None:
+    """The validator's injected row cap (the database's max_rows) is not part of the
+    prediction."""
     if sql is None:
         return None
-    import re
-
-    return re.sub(r"\s+LIMIT 1000$", "", sql)
+    return re.sub(rf"\s+LIMIT {cap}$", "", sql)
 
 
 async def run_questions(
@@ -49,7 +49,7 @@ async def run_questions(
         started = time.perf_counter()
         events = [e async for e in runner.stream(Turn(item.question, db=item.db, model=model))]
         out = collect(events)
-        predicted = _strip_limit(out["sql"])
+        predicted = _strip_limit(out["sql"], resources.database(item.db).config.max_rows)
         path: Path = db_path_for(item.db)
         match = (
             execution_match(path, item.sql, predicted)
