@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from server.resources import Resources
+    from tools.databases import Database
     from tools.results import QueryResult
 
 STEP_BUDGET = 12  # tool calls per turn
@@ -38,12 +39,22 @@ class ResultSink(Protocol):
     def get(self, ref: str, *, owner: str | None = None) -> Any: ...
 
 
+class QueryRunner(Protocol):
+    """Runs one run_sql call of a turn. The default is tools.run_sql in a worker thread; the
+    HTTP server passes one that adds its result cache and audit log."""
+
+    async def __call__(
+        self, database: Database, sql: str, *, session_id: str, turn: int
+    ) -> QueryResult: ...
+
+
 @dataclass
 class Services:
     """Long-lived things one process shares across sessions."""
 
     resources: Resources
     results: ResultSink
+    run_query: QueryRunner | None = None
 
 
 @dataclass

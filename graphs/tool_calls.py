@@ -136,7 +136,12 @@ async def _validate(args: ValidateSqlArgs, services: Services, ctx: AgentContext
 async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolOutcome:
     database = services.resources.database(ctx.db)
     try:
-        result = await asyncio.to_thread(run_sql, database, args.sql)
+        if services.run_query is None:
+            result = await asyncio.to_thread(run_sql, database, args.sql)
+        else:
+            result = await services.run_query(
+                database, args.sql, session_id=ctx.session_id, turn=ctx.turn
+            )
     except SqlsageError as exc:
         outcome = failed(exc, RUN_SQL)
         outcome.events.append(
@@ -164,10 +169,13 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolO
         "elapsed_ms": round(result.elapsed_ms, 2),
         "result_ref": ref,
     }
+    if result.cached:
+        table["cached"] = True
     more = "+" if result.truncated else ""
+    cached = " (cached)" if result.cached else ""
     return ToolOutcome(
         content=preview(result, ref=ref),
-        summary=f"{result.row_count}{more} row(s) in {result.elapsed_ms:.0f} ms",
+        summary=f"{result.row_count}{more} row(s) in {result.elapsed_ms:.0f} ms{cached}",
         # The latest result, as the conversation keeps it (charts and follow-ups read it here).
         artifact=ResultRef(
             ref=ref,

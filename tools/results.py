@@ -39,3 +39,4 @@ class QueryResult(BaseModel):
     sql: str = Field(default="", description="The validated SQL that ran.")
     dialect: str = ""
     database: str = ""
+    cached: bool = Field(default=False, description="Served from the server's result cache.")

@@ -10,7 +10,7 @@ from tools.databases import Database
 from tools.errors import CANCELLED, INVALID_ARGUMENT, ROW_CAP, TIMEOUT, SqlsageError
 from tools.json_values import infer_type, json_safe
 from tools.results import Column, QueryResult
-from tools.validate_sql import validate_for
+from tools.validate_sql import ValidationResult, validate_for
 
 MAX_TIMEOUT_S = 3600.0
 
@@ -26,16 +26,36 @@ def run_sql(
     """Validate one SELECT and run it read-only; rows capped at max_rows (truncated flag)."""
     cap = check_max_rows(database, max_rows)
     timeout = check_timeout(database, timeout_s)
+    return run_validated(database, validated(database, sql, cap), cap, timeout, cancel)
+
+
+def validated(database: Database, sql: str, cap: int) -> ValidationResult:
+    """The validation of `sql` with the row cap applied; a rejection raises its first error."""
     validation = validate_for(database, sql, max_rows=cap)
     if not validation.valid:
         first = validation.errors[0]
         raise SqlsageError(
             first.code, first.message, hint=first.hint, sql=sql, line=first.line, col=first.col
         )
-    # Where the validator set the LIMIT, the query runs with cap+1 so that one extra row says
-    # it was truncated; what we report is the SQL with LIMIT cap, which the user sees.
+    return validation
+
+
+def run_validated(
+    database: Database,
+    validation: ValidationResult,
+    cap: int,
+    timeout_s: float,
+    cancel: threading.Event | None = None,
+) -> QueryResult:
+    """Run what `validated` accepted. Where the validator set the LIMIT, the query runs with
+    cap+1 so that one extra row says it was truncated; what we report is the SQL with LIMIT
+    cap, which the user sees."""
     result = execute_read_only(
-        database, validation.sql_with_limit(cap + 1), max_rows=cap, timeout_s=timeout, cancel=cancel
+        database,
+        validation.sql_with_limit(cap + 1),
+        max_rows=cap,
+        timeout_s=timeout_s,
+        cancel=cancel,
     )
     result.sql = validation.sql
     return result
