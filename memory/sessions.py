@@ -72,6 +72,12 @@ class SessionStore:
         self._results = ResultStore(self._backend)
 
     @property
+    def backend(self) -> _Backend:
+        """The database engine (and SQLite write lock) the catalog uses; the server keeps its
+        own tables (turn records, audit, event replay) in the same database."""
+        return self._backend
+
+    @property
     def results(self) -> ResultStore:
         """The result store over the same database."""
         return self._results

@@ -408,6 +408,40 @@ def chat(db: DbOption = None, model: ModelOption = None, session: SessionOption 
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    db: Annotated[
+        list[str] | None,
+        typer.Option("--db", help="Database(s) to serve, the first the default (name or URL)."),
+    ] = None,
+    model: ModelOption = None,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option("--insecure-no-auth", help="Allow a non-loopback address without API keys."),
+    ] = False,
+) -> None:
+    """Serve the chat API (SSE), sessions, traces, feedback, export and metrics over HTTP."""
+    from server.serve import ServeOptions, run_server
+
+    try:
+        run_server(
+            ServeOptions(
+                host=host,
+                port=port,
+                dbs=list(db or []),
+                model=model,
+                workers=workers,
+                insecure_no_auth=insecure_no_auth,
+                config=STATE.config,
+            )
+        )
+    except SqlsageError as error:
+        fail(error)
+
+
+@app.command()
 def demo(db: DbOption = None) -> None:
     """The main job on embedded defaults: schema, then a question's SQL validated, run, charted."""
     from server.demo import run_demo

@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     redis_url: str | None = None
     api_keys: str = ""
+    api_keys_file: Path | None = None
+    admin_users: str = ""
+    models: str = ""
+    cache_ttl_s: float = Field(default=300.0, ge=0, le=86_400)
+    rate_limit_per_minute: float = Field(default=120.0, gt=0, le=1_000_000)
+    rate_limit_burst: int = Field(default=30, ge=1, le=1_000_000)
+    budget_turns_per_day: int | None = Field(default=None, ge=0)
+    budget_tokens_per_day: int | None = Field(default=None, ge=0)
+    budget_usd_per_day: float | None = Field(default=None, ge=0)
+    max_body_bytes: int = Field(default=1_000_000, ge=1_024, le=100_000_000)
+    cors_origins: str = ""
+    event_replay_ttl_s: float = Field(default=900.0, gt=0, le=86_400)
+    export_max_rows: int = Field(default=100_000, ge=1, le=10_000_000)
     require_services: bool = False
 
     @classmethod
@@ -79,6 +92,21 @@ class Settings(BaseSettings):
     def fallback_models(self) -> list[str]:
         """SQLSAGE_MODEL_FALLBACKS as a list, in order."""
         return [m.strip() for m in self.model_fallbacks.split(",") if m.strip()]
+
+    def allowed_models(self) -> list[str]:
+        """Model names the API accepts: SQLSAGE_MODELS, else the configured model, its
+        fallbacks and the builtin. Anything else (a URL, a path, another provider) is refused."""
+        named = [m.strip() for m in self.models.split(",") if m.strip()]
+        candidates = named or [self.model, *self.fallback_models(), "builtin"]
+        return list(dict.fromkeys(candidates))
+
+    def cors_origin_list(self) -> list[str]:
+        """SQLSAGE_CORS_ORIGINS as a list (empty: CORS closed)."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    def admin_user_list(self) -> list[str]:
+        """Users (from the API keys) allowed to read the audit log."""
+        return [u.strip() for u in self.admin_users.split(",") if u.strip()]
 
     def knowledge_folder(self) -> Path:
         """Where knowledge/NAME.yml files live: configured, else next to the config file."""
@@ -160,6 +188,8 @@ def _resolve_relative_paths(settings: Settings, base_dir: Path) -> None:
     # Relative sqlite paths in a config file mean "relative to the file", as users expect.
     if settings.knowledge_dir is not None and not settings.knowledge_dir.is_absolute():
         settings.knowledge_dir = base_dir / settings.knowledge_dir
+    if settings.api_keys_file is not None and not settings.api_keys_file.is_absolute():
+        settings.api_keys_file = base_dir / settings.api_keys_file
     for db in settings.databases.values():
         db.url = _absolute_sqlite_url(db.url, base_dir)
         if db.comments_file and not Path(db.comments_file).is_absolute():

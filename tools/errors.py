@@ -28,8 +28,11 @@ MODEL_UNAVAILABLE = "model_unavailable"
 BUDGET_EXHAUSTED = "budget_exhausted"
 NOT_FOUND = "not_found"
 UNAUTHORIZED = "unauthorized"
+FORBIDDEN = "forbidden"
 RATE_LIMITED = "rate_limited"
 UNANSWERABLE = "unanswerable"
+SESSION_BUSY = "session_busy"
+TOO_LARGE = "too_large"
 INTERNAL_ERROR = "internal_error"
 
 CODES: dict[str, str] = {
@@ -54,7 +57,10 @@ CODES: dict[str, str] = {
     BUDGET_EXHAUSTED: "A step, repair or spending budget was used up.",
     NOT_FOUND: "The requested item does not exist (or is not yours).",
     UNAUTHORIZED: "A valid API key is required.",
+    FORBIDDEN: "The API key is valid but may not do this.",
     RATE_LIMITED: "Too many requests; retry later.",
+    SESSION_BUSY: "The session is already answering a question; wait for it or reconnect to it.",
+    TOO_LARGE: "The request body is larger than the server accepts.",
     UNANSWERABLE: "The model could not map the question onto this database and said so.",
     INTERNAL_ERROR: "Something failed that should not have; the session is intact. Please report it.",
 }

@@ -1,0 +1,121 @@
+"""Liveness, readiness, Prometheus metrics, the audit log, and a minimal home page."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from server.api_deps import Caller, State
+from server.app_state import AppState
+from tools.errors import FORBIDDEN, SqlsageError
+
+router = APIRouter(tags=["operations"])
+READY_TIMEOUT_S = 5.0
+HOME = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sqlsage</title></head>
+<body><h1>sqlsage</h1><p>The chat API is running. See <a href="/docs">/docs</a>.</p></body></html>"""
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def home() -> str:
+    """A minimal page until the chat UI exists."""
+    return HOME
+
+
+@router.get("/api/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/api/ready")
+async def ready(state: State) -> JSONResponse:
+    """Readiness: every database, the knowledge index and the session database/checkpointer
+    answer. 503 names what does not."""
+    checks: dict[str, Any] = {}
+    for name in state.resources.databases.names():
+        checks[f"database:{name}"] = await _check(_ping_database, state, name)
+    checks["sessions"] = await _check(_ping_sessions, state)
+    checks["checkpointer"] = await _check(_ping_checkpointer, state)
+    checks["index"] = await _check(_ping_index, state)
+    if state.redis is not None:
+        checks["redis"] = await _check(_ping_redis, state)
+    ok = all(c["ok"] for c in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+    )
+
+
+async def _check(probe: Any, *args: Any) -> dict[str, Any]:
+    try:
+        await asyncio.wait_for(probe(*args), READY_TIMEOUT_S)
+    except SqlsageError as exc:
+        return {"ok": False, "error": exc.to_dict()}
+    except Exception as exc:
+        return {"ok": False, "error": {"code": "unavailable", "message": type(exc).__name__}}
+    return {"ok": True}
+
+
+async def _ping_database(state: AppState, name: str) -> None:
+    from tools.run_sql import execute_read_only
+
+    database = state.resources.databases.get(name)
+    await asyncio.to_thread(execute_read_only, database, "SELECT 1", max_rows=1, timeout_s=3)
+
+
+async def _ping_sessions(state: AppState) -> None:
+    await asyncio.to_thread(state.sessions.list, limit=1)
+
+
+async def _ping_checkpointer(state: AppState) -> None:
+    checkpointer = getattr(state.runner.graph, "checkpointer", None)
+    if checkpointer is not None:
+        await checkpointer.aget_tuple({"configurable": {"thread_id": "sqlsage-ready-probe"}})
+
+
+async def _ping_index(state: AppState) -> None:
+    await asyncio.to_thread(lambda: state.resources.index.client.heartbeat())
+
+
+async def _ping_redis(state: AppState) -> None:
+    await state.redis.ping()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(state: State) -> Response:
+    """Prometheus text format."""
+    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/api/audit")
+async def audit(
+    state: State,
+    principal: Caller,
+    user: str | None = Query(default=None, max_length=200),
+    db: str | None = Query(default=None, max_length=200),
+    session_id: str | None = Query(default=None, max_length=64),
+    since: Annotated[datetime | None, Query()] = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0, le=10_000_000),
+) -> dict[str, Any]:
+    """Every executed statement (time, user, session, turn, database, SQL, rows, elapsed,
+    outcome), newest first. Admin keys only (SQLSAGE_ADMIN_USERS)."""
+    if not principal.admin:
+        raise SqlsageError(
+            FORBIDDEN,
+            f"User '{principal.user}' may not read the audit log.",
+            hint="Use a key of a user listed in SQLSAGE_ADMIN_USERS.",
+        )
+    entries = await asyncio.to_thread(
+        state.audit.query,
+        user_id=user,
+        db=db,
+        session_id=session_id,
+        since=since,
+        limit=limit,
+        offset=offset,
+    )
+    return {"entries": entries}

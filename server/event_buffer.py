@@ -1,0 +1,180 @@
+"""Where a turn's events wait for a reconnecting client, and who may run a session's next turn.
+
+Both live in a store every replica sees: Redis when SQLSAGE_REDIS_URL is set, else the session
+database. Events are kept `ttl_s` seconds; a lease stops two turns of one session interleaving
+in its checkpoint, even when they arrive at two replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from memory.server_tables import events_table, leases_table
+from memory.session_db import _Backend
+
+LEASE_S = 600.0  # a turn that holds its lease longer than this is presumed dead (crashed replica)
+
+
+class EventBuffer(Protocol):
+    """Turn events by (session, turn, seq), readable by any replica for ttl_s seconds."""
+
+    async def append(self, events: list[dict[str, Any]]) -> None: ...
+
+    async def read(self, session_id: str, turn: int, after_seq: int) -> list[dict[str, Any]]: ...
+
+
+class TurnLeases(Protocol):
+    """One running turn per session across replicas."""
+
+    async def acquire(self, session_id: str, holder: str) -> bool: ...
+
+    async def release(self, session_id: str, holder: str) -> None: ...
+
+
+class SqlEventBuffer:
+    """The replay buffer in the session database."""
+
+    def __init__(self, backend: _Backend, ttl_s: float) -> None:
+        self._backend = backend
+        self.ttl_s = ttl_s
+        self._last_purge = 0.0
+
+    async def append(self, events: list[dict[str, Any]]) -> None:
+        """Store flat events (each with session_id, turn, seq, event)."""
+        if events:
+            await asyncio.to_thread(self._append, events)
+
+    def _append(self, events: list[dict[str, Any]]) -> None:
+        now = time.time()
+        rows = [
+            {
+                "session_id": e["session_id"],
+                "turn": e["turn"],
+                "seq": e["seq"],
+                "event": e["event"],
+                "payload": json.dumps(e, separators=(",", ":"), default=str),
+                "expires_at": now + self.ttl_s,
+            }
+            for e in events
+        ]
+        with self._backend.begin() as conn:
+            conn.execute(events_table.insert(), rows)
+            if now - self._last_purge > 60:  # expired turns go at most once a minute
+                self._last_purge = now
+                conn.execute(events_table.delete().where(events_table.c.expires_at < now))
+
+    async def read(self, session_id: str, turn: int, after_seq: int) -> list[dict[str, Any]]:
+        """The turn's events after `after_seq`, in order (expired ones excluded)."""
+        return await asyncio.to_thread(self._read, session_id, turn, after_seq)
+
+    def _read(self, session_id: str, turn: int, after_seq: int) -> list[dict[str, Any]]:
+        t = events_table
+        query = (
+            sa.select(t.c.payload)
+            .where(
+                t.c.session_id == session_id,
+                t.c.turn == turn,
+                t.c.seq > after_seq,
+                t.c.expires_at >= time.time(),
+            )
+            .order_by(t.c.seq)
+        )
+        with self._backend.begin() as conn:
+            return [json.loads(p) for (p,) in conn.execute(query).all()]
+
+
+class SqlTurnLeases:
+    """Leases as rows keyed by session: insert wins, an expired lease may be taken over."""
+
+    def __init__(self, backend: _Backend, lease_s: float = LEASE_S) -> None:
+        self._backend = backend
+        self.lease_s = lease_s
+
+    async def acquire(self, session_id: str, holder: str) -> bool:
+        """True when this holder now runs the session's turn."""
+        return await asyncio.to_thread(self._acquire, session_id, holder)
+
+    def _acquire(self, session_id: str, holder: str) -> bool:
+        now = time.time()
+        t = leases_table
+        with self._backend.begin() as conn:
+            taken = conn.execute(
+                t.update()
+                .where(t.c.session_id == session_id, t.c.expires_at < now)
+                .values(holder=holder, expires_at=now + self.lease_s)
+            ).rowcount
+            if taken:
+                return True
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        t.insert().values(
+                            session_id=session_id, holder=holder, expires_at=now + self.lease_s
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                return False
+        return True
+
+    async def release(self, session_id: str, holder: str) -> None:
+        """Give the lease back (only the holder can)."""
+        await asyncio.to_thread(self._release, session_id, holder)
+
+    def _release(self, session_id: str, holder: str) -> None:
+        t = leases_table
+        with self._backend.begin() as conn:
+            conn.execute(t.delete().where(t.c.session_id == session_id, t.c.holder == holder))
+
+
+class RedisEventBuffer:
+    """The replay buffer as one Redis list per turn."""
+
+    def __init__(self, redis: Any, ttl_s: float, prefix: str = "sqlsage") -> None:
+        self._redis = redis
+        self.ttl_s = ttl_s
+        self._prefix = prefix
+
+    def _key(self, session_id: str, turn: int) -> str:
+        return f"{self._prefix}:ev:{session_id}:{turn}"
+
+    async def append(self, events: list[dict[str, Any]]) -> None:
+        """RPUSH the events and refresh the turn's expiry."""
+        if not events:
+            return
+        key = self._key(events[0]["session_id"], events[0]["turn"])
+        payloads = [json.dumps(e, separators=(",", ":"), default=str) for e in events]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, *payloads)
+            pipe.expire(key, max(1, int(self.ttl_s)))
+            await pipe.execute()
+
+    async def read(self, session_id: str, turn: int, after_seq: int) -> list[dict[str, Any]]:
+        """The events after `after_seq` (seq n sits at index n-1)."""
+        raw = await self._redis.lrange(self._key(session_id, turn), after_seq, -1)
+        return [json.loads(item) for item in raw]
+
+
+class RedisTurnLeases:
+    """Leases as SET NX PX keys."""
+
+    _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+    def __init__(self, redis: Any, lease_s: float = LEASE_S, prefix: str = "sqlsage") -> None:
+        self._redis = redis
+        self.lease_s = lease_s
+        self._prefix = prefix
+        self._release = redis.register_script(self._RELEASE)
+
+    async def acquire(self, session_id: str, holder: str) -> bool:
+        """True when this holder now runs the session's turn."""
+        key = f"{self._prefix}:lease:{session_id}"
+        return bool(await self._redis.set(key, holder, nx=True, px=int(self.lease_s * 1000)))
+
+    async def release(self, session_id: str, holder: str) -> None:
+        """Give the lease back (only the holder can)."""
+        await self._release(keys=[f"{self._prefix}:lease:{session_id}"], args=[holder])
