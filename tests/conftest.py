@@ -70,3 +70,19 @@ def server_writable_dir() -> Any:
     folder.chmod(0o777)
     yield folder
     shutil.rmtree(folder)
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample plus its knowledge index (built once: it takes seconds); tests copy it."""
+    from server.resources import build_resources
+    from server.settings import Settings
+
+    folder = tmp_path_factory.mktemp("graph-prepared")
+    resources = build_resources(Settings(data_dir=folder))
+    try:
+        resources.index.ensure(resources.database())
+    finally:
+        resources.index.close()
+        resources.close()
+    return folder

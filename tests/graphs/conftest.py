@@ -1,4 +1,5 @@
-"""Fixtures for the graph tests: a data directory whose knowledge index is built once."""
+"""Fixtures for the graph tests: module data directories copied from the prepared one
+(tests/conftest.py builds it, with its knowledge index, once per run)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,6 @@ import pytest
 
 from server.resources import Resources, build_resources
 from server.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def prepared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled sample plus its knowledge index (built once: it takes seconds)."""
-    folder = tmp_path_factory.mktemp("graph-prepared")
-    resources = build_resources(Settings(data_dir=folder))
-    try:
-        resources.index.ensure(resources.database())
-    finally:
-        resources.index.close()
-        resources.close()
-    return folder
 
 
 def copy_data_dir(prepared: Path, target: Path) -> Path:
