@@ -100,22 +100,34 @@ class RequestContextMiddleware:
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             await self._too_large(scope, receive, send_wrapped, length)
-        else:
-            seen = 0
-
-            async def receive_limited() -> Message:
-                nonlocal seen
+        elif length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            # A chunked body has no length to check up front: read it (up to the limit)
+            # before the app sees it, then hand it over as one message.
+            body, seen, more = b"", 0, True
+            while more:
                 message = await receive()
-                if message["type"] == "http.request":
-                    seen += len(message.get("body", b""))
-                    if seen > limit:
-                        raise _BodyTooLarge()
-                return message
+                if message["type"] != "http.request":
+                    break
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                if seen > limit:
+                    await self._too_large(scope, receive, send_wrapped, f"over {limit}".encode())
+                    self._finish(scope, status, started)
+                    return
+                body += chunk
+                more = message.get("more_body", False)
+            replayed = False
 
-            try:
-                await self.app(scope, receive_limited, send_wrapped)
-            except _BodyTooLarge:
-                await self._too_large(scope, receive, send_wrapped, str(seen).encode())
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send_wrapped)
+        else:
+            await self.app(scope, receive, send_wrapped)
         self._finish(scope, status, started)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, length: bytes) -> None:
@@ -146,10 +158,6 @@ class RequestContextMiddleware:
                 "ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 def _validation_error(exc: RequestValidationError) -> SqlsageError:
