@@ -39,7 +39,7 @@ def _reply(text: str, *calls: tuple[str, dict[str, Any]]) -> AIMessage:
 
 class InstantModel(DecidingChatModel):
     """semantic_search, run_sql (customers per segment), build_chart, then an answer that
-    cites its SQL and states no figures."""
+    cites its SQL and states no figures; a failed run_sql is answered by running the SQL again."""
 
     sql: str = SQL
     delay_s: float = 0.0
@@ -51,6 +51,10 @@ class InstantModel(DecidingChatModel):
     def decide(self, messages: list[BaseMessage]) -> AIMessage:
         """The reply due at this point of the turn."""
         n = _position(messages)
+        last = messages[-1]
+        if getattr(last, "status", None) == "error" and getattr(last, "name", None) == "run_sql":
+            # Like a persistent LLM: try the SQL again (the graph's repair budget ends it).
+            return _reply("", ("run_sql", {"sql": self.sql}))
         if n == 0:
             return _reply("", ("semantic_search", {"question": "customers per segment", "k": 4}))
         if n == 1:
