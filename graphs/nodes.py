@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any, Literal, cast
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from agents.answer_check import invented_numbers
 from agents.context import NUMBER_CHECKS, AgentContext
 from agents.history import OWN_NAME, compaction, for_model, split_turns
 from agents.prompts import GAVE_UP, NUMBER_CHECK, SYSTEM
-from graphs.state import META, State, guards, meta, outcome, question_of, sql_of
+from graphs.state import META, Guards, State, guards, meta, outcome, question_of, sql_of
 from graphs.state import last as last_of
 from graphs.tool_calls import REPAIRABLE, execute
 from tools.errors import (
@@ -36,9 +36,18 @@ RETRIEVE_K = 8
 OUTAGES = frozenset({DATABASE_UNREACHABLE, TIMEOUT, CANCELLED})
 
 
-def emit(event: str, data: dict[str, Any]) -> None:
-    """Send one event to whoever streams this run (nothing happens when nobody does)."""
-    get_stream_writer()({"event": event, **data})
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+def emitter(runtime: Runtime[AgentContext]) -> Emit:
+    """Sends one event to whoever streams this run (nothing happens when nobody does). The
+    node's runtime holds the writer: get_stream_writer() would look it up again per event."""
+    write = runtime.stream_writer
+
+    def emit(event: str, data: dict[str, Any]) -> None:
+        write({"event": event, **data})
+
+    return emit
 
 
 def _ctx(runtime: Runtime[AgentContext]) -> AgentContext:
@@ -73,7 +82,7 @@ async def _retrieve_quietly(state: State, ctx: AgentContext) -> str:
         return f"error: {exc.code}"
 
 
-async def retrieve(state: State, ctx: AgentContext) -> None:
+async def retrieve(state: State, ctx: AgentContext, emit: Emit) -> None:
     """The turn's first stage: find the schema context for the question (with the
     conversation so far), shown as its own `retrieve` step. It runs inside the agent node's
     first call of a turn rather than as a node of its own: a node is a superstep and a
@@ -112,6 +121,7 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     """Ask the model for its next step: tool calls, or the answer. It also closes the turn
     (answer accepted, budgets used up): a separate node would cost a step and a checkpoint."""
     ctx = _ctx(runtime)
+    emit = emitter(runtime)
     if ctx.chat_model is None:
         raise SqlsageError(
             MODEL_UNAVAILABLE,
@@ -119,13 +129,13 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
             hint="Run through sqlsage ask/chat, or pass AgentContext(chat_model=...).",
         )
     if ctx.context is None:  # first call of the turn (or of a resumed one)
-        await retrieve(state, ctx)
+        await retrieve(state, ctx, emit)
     started = time.perf_counter()
     emit("step", {"name": "agent", "status": "start", "args": {}})
     checks = guards(state)
     if checks["failures"] >= ctx.repair_budget:
-        _step_end("gave up", started)
-        return _close(state, ctx, None)
+        _step_end(emit, "gave up", started)
+        return _close(state, ctx, None, checks)
     out_of_steps = checks["tool_calls"] >= ctx.step_budget
     if out_of_steps:
         model: Any = ctx.chat_model  # the last word: no tools, answer with what there is
@@ -138,17 +148,17 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     if not isinstance(response, AIMessage):
         response = AIMessage(content=str(getattr(response, "content", response)))
     calls = len(response.tool_calls) + len(response.invalid_tool_calls)
-    _step_end(f"{calls} tool call(s)" if calls else "answer", started)
+    _step_end(emit, f"{calls} tool call(s)" if calls else "answer", started)
     if calls and not out_of_steps:
         return {"messages": [response]}
     if not calls:
         nudge = _number_check(state, response, checks["number_checks"])
         if nudge is not None:
             return {"messages": [response, nudge]}
-    return _close(state, ctx, response)
+    return _close(state, ctx, response, checks)
 
 
-def _step_end(summary: str, started: float) -> None:
+def _step_end(emit: Emit, summary: str, started: float) -> None:
     emit(
         "step",
         {
@@ -182,12 +192,15 @@ def _closing(message: AIMessage, status: str, error: dict[str, Any] | None) -> A
     )
 
 
-def _close(state: State, ctx: AgentContext, response: AIMessage | None) -> dict[str, Any]:
+def _close(
+    state: State, ctx: AgentContext, response: AIMessage | None, checks: Guards
+) -> dict[str, Any]:
     """End the turn: the answer, or an honest 'could not answer' with the last error; and
-    compact older turns so checkpoints stay small."""
+    compact older turns so checkpoints stay small. `checks` are the state's guards (the
+    caller has counted them already)."""
     messages: list[Any] = [*compaction(state.get("messages", []))]
     error = outcome(state).get("error")
-    failures = guards(state)["failures"]
+    failures = checks["failures"]
     answer = str(response.content).strip() if response is not None else ""
     if response is not None and answer and failures < ctx.repair_budget:
         if response.response_metadata.get("refused"):
@@ -252,6 +265,7 @@ def _tool_message(
 async def call_tools(state: State, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Run the model's tool calls within the step budget; failures count toward repairs."""
     ctx = _ctx(runtime)
+    emit = emitter(runtime)
     asked = state["messages"][-1]
     assert isinstance(asked, AIMessage)
     used = guards(state)["tool_calls"]

@@ -86,16 +86,19 @@ def question_of(state: State) -> str:
 
 
 def guards(state: State) -> Guards:
-    """This turn's counters, counted off its messages."""
-    turn = _turn(state)
-    tools = [m for m in turn if isinstance(m, ToolMessage)]
-    return Guards(
-        tool_calls=sum(1 for m in tools if not meta(m).get("skipped")),
-        failures=sum(1 for m in tools if meta(m).get("failure")),
-        number_checks=sum(
-            1 for m in turn[1:] if isinstance(m, HumanMessage) and m.name == OWN_NAME
-        ),
-    )
+    """This turn's counters, counted off its messages (one pass back to the turn's question:
+    the nodes and the router read them on every step)."""
+    tool_calls = failures = number_checks = 0
+    for message in reversed(state.get("messages", [])):
+        if isinstance(message, ToolMessage):
+            mark = meta(message)
+            tool_calls += not mark.get("skipped")
+            failures += bool(mark.get("failure"))
+        elif isinstance(message, HumanMessage):
+            if message.name != OWN_NAME:  # the turn's question
+                return Guards(tool_calls=tool_calls, failures=failures, number_checks=number_checks)
+            number_checks += 1
+    return Guards(tool_calls=0, failures=0, number_checks=0)  # no question: no turn yet
 
 
 def outcome_of(turn: list[BaseMessage]) -> Outcome:

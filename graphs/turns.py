@@ -19,7 +19,7 @@ from langchain_core.language_models import BaseChatModel
 
 from agents.context import AgentContext, Services
 from agents.history import is_user_question
-from graphs.events import Event, EventCounter, raw_events
+from graphs.events import Event, EventCounter, decode
 from graphs.state import State, current_turn, fresh_turn, last, outcome_of, sql_of
 from graphs.state import turn_info as state_turn_info
 from tools.errors import INTERNAL_ERROR, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
@@ -173,10 +173,11 @@ class TurnRunner:
         sql: str | None = None
         try:
             stream = self.graph.astream(state_in, config, context=ctx, stream_mode=STREAM_MODES)
-            async for name, data in raw_events(stream, final):
-                if name == "sql" and data.get("valid"):
-                    sql = data["sql"]
-                yield counter.make(name, data)
+            async for mode, chunk in stream:
+                for name, data in decode(mode, chunk, final):
+                    if name == "sql" and data.get("valid"):
+                        sql = data["sql"]
+                    yield counter.make(name, data)
         except SqlsageError as exc:
             error = exc.to_dict()
         except Exception as exc:  # a bug or an unexpected provider failure: report, keep session
