@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,14 +24,18 @@ class Resources:
     settings: Settings
     databases: DatabaseRegistry
     _index: KnowledgeIndex | None = field(default=None, repr=False)
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def index(self) -> KnowledgeIndex:
         """The knowledge index (Chroma + embeddings), opened on first use: commands that do
-        not search never import chromadb or load the embedding model."""
-        if self._index is None:
-            self._index = build_index(self.settings)
-        return self._index
+        not search never import chromadb or load the embedding model. Locked: two threads
+        opening it at once (a server's warm-up and its first question) would make two Chroma
+        clients race over the same files."""
+        with self._index_lock:
+            if self._index is None:
+                self._index = build_index(self.settings)
+            return self._index
 
     def database(self, name: str | None = None, *, allow_url: bool = False) -> Database:
         """A configured database by name (default when None); URLs only where allowed."""

@@ -71,12 +71,16 @@ class SseEvent:
 
 def iter_sse(response: httpx.Response) -> Iterator[SseEvent]:
     """Parse frames from a streaming response as they arrive (comments/pings skipped)."""
-    event, event_id, data = "message", None, []
+    event: str = "message"
+    event_id: str | None = None
+    data: list[str] = []
     for line in response.iter_lines():
         if line == "":
             if data:
                 yield SseEvent(event, event_id, json.loads("\n".join(data)))
-            event, event_id, data = "message", None, []
+            event: str = "message"
+    event_id: str | None = None
+    data: list[str] = []
         elif line.startswith(":"):
             continue
         else:
