@@ -78,9 +78,7 @@ def iter_sse(response: httpx.Response) -> Iterator[SseEvent]:
         if line == "":
             if data:
                 yield SseEvent(event, event_id, json.loads("\n".join(data)))
-            event: str = "message"
-    event_id: str | None = None
-    data: list[str] = []
+            event, event_id, data = "message", None, []
         elif line.startswith(":"):
             continue
         else:
