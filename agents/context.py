@@ -22,9 +22,22 @@ NUMBER_CHECKS = 1  # times a final answer with figures not in the result is sent
 
 
 class ResultSink(Protocol):
-    """Where full result pages live, outside the checkpointed state."""
+    """Where full result pages live, outside the checkpointed state (aput: put from a node,
+    without blocking the event loop)."""
 
     def put(
+        self,
+        session_id: str,
+        turn: int,
+        *,
+        sql: str,
+        columns: list[dict[str, Any]],
+        rows: list[list[Any]],
+        row_count: int,
+        truncated: bool,
+    ) -> str: ...
+
+    async def aput(
         self,
         session_id: str,
         turn: int,

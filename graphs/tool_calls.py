@@ -149,9 +149,7 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolO
         )
         return outcome
     columns = [c.model_dump() for c in result.columns]
-    ref = await _store(
-        services.results,
-        services.results.put,
+    ref = await services.results.aput(
         ctx.session_id,
         ctx.turn,
         sql=result.sql,
@@ -192,8 +190,8 @@ async def _run(args: RunSqlArgs, services: Services, ctx: AgentContext) -> ToolO
 
 
 async def _store(store: Any, method: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a result store: off the event loop when it does IO, inline when it is in memory
-    (a thread hop costs more than a dict insert)."""
+    """Call a result store's sync method: off the event loop when it does IO, inline when it
+    is in memory (a thread hop costs more than a dict lookup)."""
     if getattr(store, "in_memory", False):
         return method(*args, **kwargs)
     return await asyncio.to_thread(method, *args, **kwargs)

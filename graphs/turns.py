@@ -150,8 +150,8 @@ class TurnRunner:
 
     async def _start(self, session_id: str, turn: Turn, db: str, spec: str, question: str) -> int:
         if self.sessions is not None:
-            number: int = await asyncio.to_thread(
-                self.sessions.begin_turn, session_id, question, owner=turn.owner, db=db, model=spec
+            number: int = await self.sessions.abegin_turn(
+                session_id, question, owner=turn.owner, db=db, model=spec
             )
             return number
         if getattr(self.graph, "checkpointer", None) is None:
@@ -195,10 +195,8 @@ class TurnRunner:
         if error is not None:
             yield counter.make("error", error)
         if self.sessions is not None:
-            await asyncio.to_thread(
-                self.sessions.finish_turn,
-                ctx.session_id,
-                messages_added=len(added) + (1 if state_in else 0),
+            await self.sessions.afinish_turn(
+                ctx.session_id, messages_added=len(added) + (1 if state_in else 0)
             )
         done = _done(dict(result), time.perf_counter() - started, error)
         # A resumed turn may have run its SQL before the kill: its tool message still has it.

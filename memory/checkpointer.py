@@ -89,6 +89,15 @@ async def open_checkpointer(
             yield saver
 
 
+def pool_of(checkpointer: BaseCheckpointSaver[Any]) -> Any:
+    """The PostgreSQL connection pool of a checkpointer opened here, else None: the session
+    catalog runs a turn's statements on it instead of a second pool (and a worker thread)."""
+    from psycopg_pool import AsyncConnectionPool
+
+    conn = getattr(checkpointer, "conn", None)
+    return conn if isinstance(conn, AsyncConnectionPool) else None
+
+
 async def delete_thread(checkpointer: BaseCheckpointSaver[Any], session_id: str) -> None:
     """Remove every checkpoint and pending write of a session (its thread)."""
     await checkpointer.adelete_thread(session_id)

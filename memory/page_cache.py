@@ -17,6 +17,7 @@ class InMemoryResults:
 
     def __init__(self) -> None:
         self._pages: dict[str, StoredResult] = {}
+        self._counts: dict[tuple[str, int], int] = {}  # pages per (session, turn)
         self._lock = threading.Lock()
 
     def put(
@@ -32,12 +33,34 @@ class InMemoryResults:
     ) -> str:
         """Keep a page; returns its ref '<session>:<turn>:<n>'."""
         with self._lock:
-            n = sum(1 for p in self._pages.values() if (p.session_id, p.turn) == (session_id, turn))
-            ref = f"{session_id}:{turn}:{n + 1}"
+            n = self._counts[session_id, turn] = self._counts.get((session_id, turn), 0) + 1
+            ref = f"{session_id}:{turn}:{n}"
             self._pages[ref] = StoredResult(
                 ref, session_id, turn, sql, columns, rows, row_count, truncated
             )
         return ref
+
+    async def aput(
+        self,
+        session_id: str,
+        turn: int,
+        *,
+        sql: str,
+        columns: list[dict[str, Any]],
+        rows: list[list[Any]],
+        row_count: int,
+        truncated: bool,
+    ) -> str:
+        """put(), inline: a dict insert is cheaper than a worker thread."""
+        return self.put(
+            session_id,
+            turn,
+            sql=sql,
+            columns=columns,
+            rows=rows,
+            row_count=row_count,
+            truncated=truncated,
+        )
 
     def get(self, ref: str, *, owner: str | None = None) -> StoredResult:
         """A page by ref; unknown refs are NOT_FOUND."""

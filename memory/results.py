@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from memory import turn_sql
 from memory.session_db import (
     REF,
     _Backend,
@@ -35,6 +36,35 @@ class StoredResult:
     truncated: bool
 
 
+def _put_params(
+    session_id: str,
+    turn: int,
+    sql: str,
+    columns: list[dict[str, Any]],
+    rows: list[list[Any]],
+    row_count: int,
+    truncated: bool,
+) -> dict[str, Any]:
+    if turn < 1:
+        raise _invalid(f"Turn {turn} is not valid.", "Turns count from 1.")
+    return {
+        "p_session_id": session_id,
+        "p_turn": turn,
+        "p_sql": sql,
+        "p_columns": json.dumps(columns, separators=(",", ":")),
+        "p_rows": json.dumps(rows, separators=(",", ":")),
+        "p_row_count": row_count,
+        "p_truncated": truncated,
+        "p_now": datetime.now(UTC),
+    }
+
+
+def _ref(session_id: str, turn: int, n: Any) -> str:
+    if n is None:  # INSERT ... SELECT found no session row
+        raise _not_found(session_id)
+    return f"{session_id}:{turn}:{n}"
+
+
 class ResultStore:
     """Query results kept per session and turn, so later requests can page, chart or export them."""
 
@@ -53,35 +83,33 @@ class ResultStore:
         truncated: bool,
     ) -> str:
         """Store one result and return its ref '<session_id>:<turn>:<n>' (n counts within the turn)."""
-        if turn < 1:
-            raise _invalid(f"Turn {turn} is not valid.", "Turns count from 1.")
-        table = results_table
-        last_n = sa.select(sa.func.coalesce(sa.func.max(table.c.n), 0)).where(
-            table.c.session_id == session_id, table.c.turn == turn
-        )
-        insert = table.insert().values(
-            session_id=session_id,
-            turn=turn,
-            n=last_n.scalar_subquery() + 1,
-            sql_text=sql,
-            columns_json=json.dumps(columns, separators=(",", ":")),
-            rows_json=json.dumps(rows, separators=(",", ":")),
-            row_count=row_count,
-            truncated=truncated,
-            created_at=datetime.now(UTC),
-        )
-        with self._backend.begin() as conn:
-            # Locking the session row serialises writers on PostgreSQL, so the next statement's
-            # MAX(n) sees every committed result (SQLite runs each INSERT under its write lock).
-            exists = conn.execute(
-                sa.select(sessions_table.c.session_id)
-                .where(sessions_table.c.session_id == session_id)
-                .with_for_update()
-            ).first()
-            if exists is None:
-                raise _not_found(session_id)
-            n = conn.execute(insert.returning(table.c.n)).scalar_one()
-        return f"{session_id}:{turn}:{n}"
+        params = _put_params(session_id, turn, sql, columns, rows, row_count, truncated)
+        stmt = turn_sql.put_result()
+        try:
+            n = self._backend.scalar(stmt, params)
+        except sa.exc.IntegrityError:  # a concurrent put took this n: again, serialised
+            n = self._backend.scalar(stmt, params, lock=turn_sql.lock_session())
+        return _ref(session_id, turn, n)
+
+    async def aput(
+        self,
+        session_id: str,
+        turn: int,
+        *,
+        sql: str,
+        columns: list[dict[str, Any]],
+        rows: list[list[Any]],
+        row_count: int,
+        truncated: bool,
+    ) -> str:
+        """put() from async code (on PostgreSQL without a worker thread)."""
+        params = _put_params(session_id, turn, sql, columns, rows, row_count, truncated)
+        stmt = turn_sql.put_result()
+        try:
+            n = await self._backend.ascalar(stmt, params)
+        except sa.exc.IntegrityError:  # a concurrent put took this n: again, serialised
+            n = await self._backend.ascalar(stmt, params, lock=turn_sql.lock_session())
+        return _ref(session_id, turn, n)
 
     def get(self, ref: str, *, owner: str | None = None) -> StoredResult:
         """The result under `ref`; NOT_FOUND when unknown, malformed or another owner's."""

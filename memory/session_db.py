@@ -3,6 +3,8 @@ engine both share (SQLite file by default, PostgreSQL beside the checkpoints).""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import re
 import threading
@@ -10,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -66,11 +68,16 @@ results_table = sa.Table(
 
 
 class _Backend:
-    """The engine both stores share, plus the in-process write lock SQLite wants."""
+    """The engine both stores share, plus the in-process write lock SQLite wants; and, on
+    PostgreSQL, an async connection pool (the checkpointer's) for the statements of a turn."""
 
-    def __init__(self, url: str | None, data_dir: Path) -> None:
+    def __init__(self, url: str | None, data_dir: Path, pool: Any = None) -> None:
         target = parse_checkpoint_url(url, data_dir=data_dir)
         self.lock: AbstractContextManager[Any] = nullcontext()
+        # A psycopg AsyncConnectionPool (autocommit connections), or None: async callers then
+        # run the sync path in a worker thread.
+        self.pool = pool if target.kind == "postgres" else None
+        self._compiled: dict[int, Any] = {}  # id(statement) -> its compiled form
         if target.kind == "postgres":
             pg_url = make_url(target.location).set(drivername="postgresql+psycopg")
             self.label = mask_url(target.location)
@@ -110,6 +117,53 @@ class _Backend:
                     yield conn
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
                 raise self.unreachable(exc) from None
+
+    def scalar(
+        self, stmt: sa.Executable, params: dict[str, Any], *, lock: sa.Executable | None = None
+    ) -> Any:
+        """The first column of the statement's first row (None without one), in a transaction;
+        `lock` runs first in the same transaction."""
+        with self.begin() as conn:
+            if lock is not None:
+                conn.execute(lock, params)
+            return conn.execute(stmt, params).scalar()
+
+    async def ascalar(
+        self, stmt: sa.Executable, params: dict[str, Any], *, lock: sa.Executable | None = None
+    ) -> Any:
+        """scalar() from async code. On the PostgreSQL pool: one statement on an autocommit
+        connection (a transaction only with `lock`), no worker thread, no pre-ping (the pool
+        is the checkpointer's, which the same turn uses anyway). A primary-key clash is raised
+        as sqlalchemy's IntegrityError on both paths."""
+        if self.pool is None:
+            return await asyncio.to_thread(functools.partial(self.scalar, lock=lock), stmt, params)
+        import psycopg
+        from psycopg.rows import tuple_row
+
+        steps = [self._sql(s, params) for s in ((lock,) if lock is not None else ()) + (stmt,)]
+        try:
+            async with (
+                self.pool.connection() as conn,
+                conn.transaction() if lock is not None else nullcontext(),
+                conn.cursor(row_factory=tuple_row) as cur,
+            ):
+                for sql, bound in steps:
+                    await cur.execute(sql, bound)
+                row = await cur.fetchone()
+        except psycopg.IntegrityError as exc:
+            raise sa.exc.IntegrityError(steps[-1][0], steps[-1][1], exc) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise self.unreachable(exc) from None
+        return row[0] if row else None
+
+    def _sql(self, stmt: sa.Executable, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The statement's SQL for psycopg and its parameters (with the statement's own
+        literals). Statements are built once (memory/turn_sql.py), so compiled once."""
+        compiled = self._compiled.get(id(stmt))
+        if compiled is None:
+            clause = cast(sa.ClauseElement, stmt)
+            compiled = self._compiled[id(stmt)] = clause.compile(dialect=self.engine.dialect)
+        return compiled.string, dict(compiled.construct_params(params) or {})
 
     def unreachable(self, exc: BaseException) -> SqlsageError:
         """The error for a session database that cannot be opened or used."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from memory import turn_sql
 from memory.results import ResultStore, StoredResult
 from memory.session_db import (
     LIST_MAX,
@@ -67,8 +68,11 @@ def _session(row: Any) -> SessionInfo:
 class SessionStore:
     """Sessions (owner, title, db, model, counters) in SQLite by default, PostgreSQL to scale out."""
 
-    def __init__(self, url: str | None, *, data_dir: Path) -> None:
-        self._backend = _Backend(url, data_dir)
+    def __init__(self, url: str | None, *, data_dir: Path, pool: Any = None) -> None:
+        """`pool`: an async psycopg pool on the same PostgreSQL database (the checkpointer's,
+        see memory.checkpointer.pool_of) for the async methods a turn calls; without one they
+        run the sync ones in a worker thread."""
+        self._backend = _Backend(url, data_dir, pool)
         self._results = ResultStore(self._backend)
 
     @property
@@ -160,48 +164,60 @@ class SessionStore:
         """get_or_create + start_turn in one statement (INSERT ... ON CONFLICT DO UPDATE ...
         RETURNING): the session exists afterwards, its turn counter is up by one, and the
         turn's number comes back. Another owner's id is NOT_FOUND. One round trip, not four."""
+        stmt, params = self._begin_turn(session_id, question, owner, db, model)
+        return self._turn_number(session_id, self._backend.scalar(stmt, params))
+
+    async def abegin_turn(
+        self,
+        session_id: str,
+        question: str,
+        *,
+        owner: str = "local",
+        db: str | None = None,
+        model: str | None = None,
+    ) -> int:
+        """begin_turn from async code (on PostgreSQL without a worker thread)."""
+        stmt, params = self._begin_turn(session_id, question, owner, db, model)
+        return self._turn_number(session_id, await self._backend.ascalar(stmt, params))
+
+    def finish_turn(self, session_id: str, *, messages_added: int) -> None:
+        """Add the turn's messages to the session's count."""
+        params = self._finish_turn(session_id, messages_added)
+        if self._backend.scalar(turn_sql.finish_turn(), params) is None:
+            raise _not_found(session_id)
+
+    async def afinish_turn(self, session_id: str, *, messages_added: int) -> None:
+        """finish_turn from async code (on PostgreSQL without a worker thread)."""
+        params = self._finish_turn(session_id, messages_added)
+        if await self._backend.ascalar(turn_sql.finish_turn(), params) is None:
+            raise _not_found(session_id)
+
+    def _begin_turn(
+        self, session_id: str, question: str, owner: str, db: str | None, model: str | None
+    ) -> tuple[sa.Executable, dict[str, Any]]:
         if not SESSION_ID.match(session_id):
             raise _invalid(
                 f"Session id '{session_id}' is not valid.",
                 "Use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit.",
             )
-        table = sessions_table
-        now = datetime.now(UTC)
-        title = title_from_question(question)
-        values = {"session_id": session_id, "owner": owner, "title": title, "db": db,
-                  "model": model, "created_at": now, "updated_at": now, "message_count": 0,
-                  "turns": 1}  # fmt: skip
-        with self._backend.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-            stmt = insert(table).values(**values)
-            upsert = stmt.on_conflict_do_update(
-                index_elements=[table.c.session_id],
-                set_={
-                    "turns": table.c.turns + 1,
-                    "title": sa.case((table.c.title == "", title), else_=table.c.title),
-                    "model": sa.func.coalesce(stmt.excluded.model, table.c.model),
-                    "db": sa.func.coalesce(stmt.excluded.db, table.c.db),
-                    "updated_at": now,
-                },
-                where=table.c.owner == owner,
-            ).returning(table.c.turns)
-            turns = conn.execute(upsert).scalar_one_or_none()
-        if turns is None:
+        params = {"p_session_id": session_id, "p_owner": owner, "p_db": db, "p_model": model,
+                  "p_title": title_from_question(question), "p_now": datetime.now(UTC)}  # fmt: skip
+        return turn_sql.begin_turn(self._backend.engine.dialect.name), params
+
+    @staticmethod
+    def _turn_number(session_id: str, turns: Any) -> int:
+        if turns is None:  # the id is another owner's
             raise _not_found(session_id)
         return int(turns)
 
-    def finish_turn(self, session_id: str, *, messages_added: int) -> None:
-        """Add the turn's messages to the session's count."""
+    @staticmethod
+    def _finish_turn(session_id: str, messages_added: int) -> dict[str, Any]:
         if messages_added < 0:
             raise _invalid(
                 f"messages_added is {messages_added}; it cannot be negative.",
                 "Pass how many messages the turn appended (0 or more).",
             )
-        count = sessions_table.c.message_count + messages_added
-        self._update(session_id, None, message_count=count, updated_at=datetime.now(UTC))
+        return {"p_session_id": session_id, "p_added": messages_added, "p_now": datetime.now(UTC)}
 
     def list(
         self, *, owner: str | None = None, limit: int = 50, offset: int = 0

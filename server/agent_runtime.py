@@ -10,7 +10,7 @@ from typing import Any
 from agents.context import Services
 from graphs.text_to_sql import build_graph
 from graphs.turns import TurnRunner
-from memory.checkpointer import open_checkpointer
+from memory.checkpointer import open_checkpointer, pool_of
 from memory.sessions import SessionStore
 from server.resources import Resources
 
@@ -27,7 +27,7 @@ async def open_runner(
     settings = resources.settings
     url = checkpoint_url if checkpoint_url is not None else settings.checkpoint_url
     async with open_checkpointer(url, data_dir=settings.data_dir) as saver:
-        store = SessionStore(url, data_dir=settings.data_dir)
+        store = SessionStore(url, data_dir=settings.data_dir, pool=pool_of(saver))
         try:
             yield TurnRunner(
                 services=Services(resources=resources, results=store.results),

@@ -3,6 +3,7 @@ ordering, owner isolation, validation, deletion and concurrent writers."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 import uuid
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 from service_dbs import HOST, PG_PORT, postgres_available, require_or_skip
 
+from memory.checkpointer import open_checkpointer, pool_of
 from memory.sessions import SessionStore, title_from_question
 from tools.errors import (
     DATABASE_UNREACHABLE,
@@ -355,3 +357,45 @@ def test_bad_and_unreachable_urls(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     assert down.code == DATABASE_UNREACHABLE and "hunter2" not in str(down)
     assert f"{HOST}:1/test" in down.message and down.hint
+
+
+# ---- the async path a turn takes ------------------------------------------------------------
+async def _async_turns(store: SessionStore, sid: str, alice: str, bob: str) -> list[str]:
+    assert await store.abegin_turn(sid, "Revenue by year?", owner=alice, db="sample") == 1
+    assert await store.abegin_turn(sid, "and 2023?", owner=alice, model="builtin") == 2
+    with pytest.raises(SqlsageError) as stolen:
+        await store.abegin_turn(sid, "mine now", owner=bob)
+    assert stolen.value.code == NOT_FOUND
+    await store.afinish_turn(sid, messages_added=5)
+    with pytest.raises(SqlsageError) as missing:
+        await store.afinish_turn("missing", messages_added=1)
+    assert missing.value.code == NOT_FOUND
+    put = partial(store.results.aput, sql="SELECT 1", columns=[], row_count=1, truncated=False)
+    with pytest.raises(SqlsageError) as no_session:
+        await put("missing", 1, rows=[[1]])
+    assert no_session.value.code == NOT_FOUND
+    # Concurrent writers of one turn: distinct refs, numbered 1..n.
+    return list(await asyncio.gather(*(put(sid, 2, rows=[[i]]) for i in range(12))))
+
+
+def test_async_methods_match_the_sync_ones(url: str | None, tmp_path: Path, owner: Owner) -> None:
+    """abegin_turn / afinish_turn / aput: on PostgreSQL on the checkpointer's pool (no worker
+    thread), on SQLite through the sync methods; same results and errors either way."""
+
+    async def run() -> tuple[list[str], Any]:
+        async with open_checkpointer(url, data_dir=tmp_path) as saver:
+            assert (pool_of(saver) is None) == (url is None)
+            store = SessionStore(url, data_dir=tmp_path, pool=pool_of(saver))
+            try:
+                sid, alice = uuid.uuid4().hex, owner()
+                refs = await _async_turns(store, sid, alice, owner())
+                info = store.get(sid)
+                assert store.results.get(refs[0]).sql == "SELECT 1"
+                return refs, info
+            finally:
+                store.close()
+
+    refs, info = asyncio.run(run())
+    assert sorted(int(ref.rsplit(":", 1)[1]) for ref in refs) == list(range(1, 13))
+    assert (info.turns, info.message_count, info.db, info.model) == (2, 5, "sample", "builtin")
+    assert info.title == "Revenue by year?"
