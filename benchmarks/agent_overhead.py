@@ -107,6 +107,19 @@ class Clocks:
 
         return timed_fn
 
+    def awrap(self, name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+        """Async fn, timed under `name` (wall time of the await)."""
+
+        @functools.wraps(fn)
+        async def timed_fn(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                self.add(name, time.perf_counter() - started)
+
+        return timed_fn
+
     def snapshot(self) -> dict[str, float]:
         """The current totals, plus the scripted model's."""
         with self._lock:
@@ -146,11 +159,12 @@ def time_our_code() -> None:
 
 
 def time_catalog(runner: Any) -> None:
-    """Count the session catalog's and result store's calls under `catalog`."""
+    """Count the session catalog's and result store's calls under `catalog` (the async
+    methods a turn calls; wall time of each await)."""
     store = runner.sessions
-    for name in ("get_or_create", "start_turn", "finish_turn"):
-        setattr(store, name, CLOCKS.wrap("catalog", getattr(store, name)))
-    store.results.put = CLOCKS.wrap("catalog", store.results.put)
+    for name in ("abegin_turn", "afinish_turn"):
+        setattr(store, name, CLOCKS.awrap("catalog", getattr(store, name)))
+    store.results.aput = CLOCKS.awrap("catalog", store.results.aput)
 
 
 # ---- the scripts ---------------------------------------------------------------------------
