@@ -26,8 +26,10 @@ install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
 
+# The tools and the agent on the bundled sample, then the server on it (Ctrl-C stops it).
 demo: install
 	$(BIN)/sqlsage demo
+	$(BIN)/sqlsage serve --db sample --model builtin
 
 lint: install-dev
 	$(BIN)/ruff check .
