@@ -59,6 +59,8 @@ def settings_for(data_dir: Path, **extra: Any) -> Settings:
     """Server settings over a test data directory, without rate limits getting in the way."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
+        # Thumbs-up writes examples here; never into the working directory's knowledge/.
+        "knowledge_dir": data_dir / "knowledge",
         "rate_limit_per_minute": 100_000,
         "rate_limit_burst": 10_000,
     }

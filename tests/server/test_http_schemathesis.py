@@ -70,7 +70,12 @@ def fuzzed_server(
     builtin model (offline, real SQL) and rate limits no generated burst reaches."""
     data = tmp_path_factory.mktemp("schemathesis") / "data"
     shutil.copytree(prepared_dir, data)
-    config = Settings(data_dir=data, rate_limit_per_minute=1_000_000, rate_limit_burst=1_000_000)
+    config = Settings(
+        data_dir=data,
+        knowledge_dir=data / "knowledge",
+        rate_limit_per_minute=1_000_000,
+        rate_limit_burst=1_000_000,
+    )
     with live_server(config) as server:
         yield server
 
