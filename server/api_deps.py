@@ -29,7 +29,6 @@ async def caller(request: Request) -> Principal:
     request_context.user_id.set(principal.user)
     wait = await state.limiter.take(principal.key_id)
     if wait > 0:
-        state.metrics.errors.labels(RATE_LIMITED).inc()
         raise RetryLater(
             RATE_LIMITED,
             f"Too many requests for user '{principal.user}': the limit is "

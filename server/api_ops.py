@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from server.api_deps import Caller, State
@@ -32,9 +32,10 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/api/ready")
-async def ready(state: State) -> JSONResponse:
+async def ready(state: State, request: Request) -> JSONResponse:
     """Readiness: every database, the knowledge index and the session database/checkpointer
-    answer. 503 names what does not."""
+    answer. 503 names what does not; the reasons (hosts, ports) only to a valid API key, so a
+    load balancer can probe without one."""
     checks: dict[str, Any] = {}
     for name in state.resources.databases.names():
         checks[f"database:{name}"] = await _check(_ping_database, state, name)
@@ -44,9 +45,21 @@ async def ready(state: State) -> JSONResponse:
     if state.redis is not None:
         checks["redis"] = await _check(_ping_redis, state)
     ok = all(c["ok"] for c in checks.values())
+    if not _authenticated(state, request):
+        checks = {name: {"ok": c["ok"]} for name, c in checks.items()}
     return JSONResponse(
         {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
     )
+
+
+def _authenticated(state: AppState, request: Request) -> bool:
+    try:
+        state.keys.authenticate(
+            request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
+    except SqlsageError:
+        return False
+    return True
 
 
 async def _check(probe: Any, *args: Any) -> dict[str, Any]:

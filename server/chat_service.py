@@ -22,7 +22,7 @@ from memory.server_stores import TurnLog
 from memory.sessions import SessionStore
 from server import request_context
 from server.auth import Principal
-from server.event_buffer import EventBuffer, TurnLeases
+from server.event_buffer import LEASE_S, EventBuffer, TurnLeases
 from server.live_turns import LiveTurn, LiveTurns
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -181,6 +181,7 @@ class ChatService:
         flushing: asyncio.Task[None] | None = None
         assert turn.session_id is not None
         self.metrics.running_turns.inc()
+        renewing = asyncio.create_task(self._keep_lease(turn.session_id, holder))
 
         async def flush_soon() -> None:
             await asyncio.sleep(FLUSH_EVERY_S)
@@ -211,10 +212,21 @@ class ChatService:
             await self._flush(pending)
             if events:
                 await self._record(turn, events, steps)
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
             await self.leases.release(turn.session_id, holder)
             self.metrics.running_turns.dec()
             live.finish()
             self.live.forget_later(live)
+
+    async def _keep_lease(self, session_id: str, holder: str) -> None:
+        """Renew the session's lease while the turn runs (a dead replica's lease runs out)."""
+        while True:
+            await asyncio.sleep(LEASE_S / 3)
+            try:
+                await self.leases.renew(session_id, holder)
+            except Exception:
+                log.warning("lease renewal failed", exc_info=True)
 
     async def _flush(self, pending: list[dict[str, Any]]) -> None:
         batch = pending[:]

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from memory.server_tables import events_table, leases_table
 from memory.session_db import _Backend
 
-LEASE_S = 600.0  # a turn that holds its lease longer than this is presumed dead (crashed replica)
+# A running turn renews its lease every LEASE_S / 3; one not renewed for LEASE_S belongs to a
+# replica that died mid-turn, and the session may be continued elsewhere.
+LEASE_S = 30.0
 
 
 class EventBuffer(Protocol):
@@ -32,6 +34,8 @@ class TurnLeases(Protocol):
     """One running turn per session across replicas."""
 
     async def acquire(self, session_id: str, holder: str) -> bool: ...
+
+    async def renew(self, session_id: str, holder: str) -> None: ...
 
     async def release(self, session_id: str, holder: str) -> None: ...
 
@@ -121,6 +125,19 @@ class SqlTurnLeases:
                 return False
         return True
 
+    async def renew(self, session_id: str, holder: str) -> None:
+        """Extend the holder's lease by lease_s from now."""
+        await asyncio.to_thread(self._renew, session_id, holder)
+
+    def _renew(self, session_id: str, holder: str) -> None:
+        t = leases_table
+        with self._backend.begin() as conn:
+            conn.execute(
+                t.update()
+                .where(t.c.session_id == session_id, t.c.holder == holder)
+                .values(expires_at=time.time() + self.lease_s)
+            )
+
     async def release(self, session_id: str, holder: str) -> None:
         """Give the lease back (only the holder can)."""
         await asyncio.to_thread(self._release, session_id, holder)
@@ -163,17 +180,27 @@ class RedisTurnLeases:
     """Leases as SET NX PX keys."""
 
     _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+    _RENEW = (
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+        "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+    )
 
     def __init__(self, redis: Any, lease_s: float = LEASE_S, prefix: str = "sqlsage") -> None:
         self._redis = redis
         self.lease_s = lease_s
         self._prefix = prefix
         self._release = redis.register_script(self._RELEASE)
+        self._renew = redis.register_script(self._RENEW)
 
     async def acquire(self, session_id: str, holder: str) -> bool:
         """True when this holder now runs the session's turn."""
         key = f"{self._prefix}:lease:{session_id}"
         return bool(await self._redis.set(key, holder, nx=True, px=int(self.lease_s * 1000)))
+
+    async def renew(self, session_id: str, holder: str) -> None:
+        """Extend the holder's lease by lease_s from now."""
+        key = f"{self._prefix}:lease:{session_id}"
+        await self._renew(keys=[key], args=[holder, int(self.lease_s * 1000)])
 
     async def release(self, session_id: str, holder: str) -> None:
         """Give the lease back (only the holder can)."""

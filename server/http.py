@@ -211,12 +211,19 @@ def create_app(
         },
     )
 
+    def count(request: Request, code: str) -> None:
+        state = getattr(request.app.state, "sqlsage", None)
+        if state is not None:
+            state.metrics.errors.labels(code).inc()
+
     @app.exception_handler(SqlsageError)
     async def _sqlsage_error(request: Request, exc: SqlsageError) -> JSONResponse:
+        count(request, exc.code)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        count(request, INVALID_ARGUMENT)
         return error_response(_validation_error(exc), 422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -179,3 +179,22 @@ def test_audit_log_is_for_admins(keyed: tuple[LiveServer, str, str]) -> None:
     assert entry["source"] == "turn" and entry["elapsed_ms"] >= 0
     assert filtered == []
     assert bob.status_code == 403 and bob.json()["error"]["code"] == "forbidden"
+
+
+def test_ready_tells_reasons_only_to_a_key(server_dir: Path, instant: InstantModel) -> None:
+    from server.settings import DatabaseSettings
+
+    down = DatabaseSettings(url="postgresql://reader:pw@127.0.0.1:1/nowhere")
+    settings = settings_for(server_dir, api_keys=KEYS, databases={"remote": down})
+    with (
+        live_server(settings, model_factory=lambda spec: instant) as srv,
+        httpx.Client(base_url=srv.url, timeout=30) as client,
+    ):
+        anonymous = client.get("/api/ready")
+        keyed = client.get("/api/ready", headers=as_user(BOB))
+    assert anonymous.status_code == keyed.status_code == 503
+    assert anonymous.json()["checks"]["database:remote"] == {"ok": False}
+    assert "127.0.0.1:1" not in anonymous.text
+    error = keyed.json()["checks"]["database:remote"]["error"]
+    assert error["code"] == "database_unreachable" and "127.0.0.1:1" in error["message"]
+    assert "pw@" not in keyed.text

@@ -129,6 +129,7 @@ def test_metrics_after_a_turn(server_dir: Path, instant: InstantModel) -> None:
         'sqlsage_http_requests_total{method="POST",route="/api/chat",status="200"} 1.0',
         'sqlsage_http_requests_total{method="GET",route="/api/sessions/{session_id}",status="404"} 1.0',
         'sqlsage_cache_lookups_total{result="miss"} 1.0',
+        'sqlsage_errors_total{code="not_found"} 1.0',
         "sqlsage_active_streams 0.0",
         "sqlsage_running_turns 0.0",
     ):
