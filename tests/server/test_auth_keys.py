@@ -19,7 +19,7 @@ def test_keys_from_env_and_file(tmp_path: Path) -> None:
             api_keys="alice-key-0001=alice, bob-key-00002=bob",
             api_keys_file=keys_file,
             admin_users="alice",
-        )  # fmt: skip
+        )
     )
     assert keys.enabled and keys.users == {"alice", "bob", "carol"}
     alice = keys.authenticate("Bearer alice-key-0001", None)
