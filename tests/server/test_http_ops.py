@@ -243,3 +243,30 @@ def test_health_and_home(server_dir: Path, instant: InstantModel) -> None:
     assert '<a href="/docs">' in home.text
     assert docs.status_code == 200
     assert {"/api/chat", "/api/sessions", "/api/feedback", "/api/ready"} <= set(openapi["paths"])
+
+
+@pytest.mark.parametrize("origins", ["", "https://app.example"])
+def test_cors_is_closed_unless_configured(
+    server_dir: Path, instant: InstantModel, origins: str
+) -> None:
+    settings = settings_for(server_dir, cors_origins=origins)
+    preflight = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,authorization",
+    }
+    with (
+        live_server(settings, model_factory=lambda spec: instant) as srv,
+        httpx.Client(base_url=srv.url, timeout=30) as client,
+    ):
+        allowed = client.options("/api/chat", headers=preflight)
+        other = client.options("/api/chat", headers={**preflight, "Origin": "https://evil.example"})
+        simple = client.get("/api/health", headers={"Origin": "https://app.example"})
+    if origins:
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        assert simple.headers["access-control-allow-origin"] == "https://app.example"
+        assert "access-control-allow-origin" not in other.headers
+    else:
+        assert "access-control-allow-origin" not in allowed.headers
+        assert "access-control-allow-origin" not in simple.headers

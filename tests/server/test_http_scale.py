@@ -243,3 +243,36 @@ def test_serve_prints_its_url_and_answers(tmp_path: Path, prepared_dir: Path) ->
     assert events[-1].data["status"] == "answered"
     assert "1,500" in events[-1].data["answer"]
     assert "Traceback" not in output, output
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers(tmp_path: Path, prepared_dir: Path) -> None:
+    data = tmp_path / "d"
+    shutil.copytree(prepared_dir, data)
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [SQLSAGE, "serve", "--port", str(port), "--workers", "2", "--db", "sample"],
+        env=clean_env(SQLSAGE_DATA_DIR=str(data)),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            sessions = {
+                chat(client, {"message": "How many customers?"})[-1].data["status"]
+                for _ in range(4)
+            }
+            listed = client.get("/api/sessions").json()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    output = (tmp_path / "serve.log").read_text()
+    assert sessions == {"answered"} and len(listed) == 4
+    assert output.count("Started server process") == 2, output[-2000:]
+    assert "Traceback" not in output
