@@ -131,6 +131,11 @@ def _load_runtime(model_path: Path, tokenizer_path: Path) -> _MiniLMRuntime:
         # after indexing); without it memory is returned, at the same speed (measured).
         options.enable_cpu_mem_arena = False
         options.inter_op_num_threads = 1
+        # Idle intra-op threads spin-wait for the next op by default: on a small machine they
+        # take the cores that the event loop, the checkpoint database and other requests need
+        # right after every query embedding; without spinning one short text also embeds
+        # faster there (10.3 -> 5.5 ms on 2 cores, measured).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only; warnings about unused initializers are noise
         session = onnxruntime.InferenceSession(
             model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
