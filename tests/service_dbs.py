@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -403,3 +405,24 @@ def _hash_rows(digest: Any, label: str, rows: Iterable[Any]) -> None:
     for line in lines:
         digest.update(line.encode())
         digest.update(b"\n")
+
+
+@contextmanager
+def pg_parcels_schema(prefix: str) -> Iterator[str]:
+    """A throwaway PostgreSQL schema holding parcels(region, parcels) with three rows
+    (north 12, south 30, west 7); dropped on exit."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.connect(_pg_conninfo("test"))
+    admin.autocommit = True
+    try:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        admin.execute(
+            f"CREATE TABLE {schema}.parcels (region text PRIMARY KEY, parcels int NOT NULL)"
+        )
+        admin.execute(
+            f"INSERT INTO {schema}.parcels VALUES ('north', 12), ('south', 30), ('west', 7)"
+        )
+        yield schema
+    finally:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.close()

@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from langchain_core.language_models import BaseChatModel
-from service_dbs import HOST, PG_PORT, postgres_available, require_or_skip
+from service_dbs import HOST, PG_PORT, pg_parcels_schema, postgres_available, require_or_skip
 
 from agents.llm import make_chat_model
 from agents.models import make_model
@@ -331,29 +330,22 @@ def test_provider_answering_garbage_fails_the_turn_not_the_session(
 def depot(prepared_dir: Path, tmp_path: Path) -> Iterator[tuple[Resources, TcpProxy, str]]:
     """A PostgreSQL schema reached through a proxy the test can cut: (resources, proxy, table)."""
     require_or_skip(postgres_available(), "PostgreSQL")
-    schema = f"sqlsage_graph_{uuid.uuid4().hex[:8]}"
-    admin = psycopg.connect(f"host={HOST} port={PG_PORT} user=postgres dbname=test")
-    admin.autocommit = True
-    admin.execute(f"CREATE SCHEMA {schema}")
-    admin.execute(f"CREATE TABLE {schema}.parcels (region text PRIMARY KEY, parcels int NOT NULL)")
-    admin.execute(f"INSERT INTO {schema}.parcels VALUES ('north', 12), ('south', 30), ('west', 7)")
-    proxy = TcpProxy((HOST, PG_PORT))
-    proxy.start()
-    url = f"postgresql://postgres@127.0.0.1:{proxy.port}/test"
-    settings = Settings(
-        data_dir=copy_data_dir(prepared_dir, tmp_path / "data"),
-        databases={"depot": DatabaseSettings(url=url, schemas=[schema], timeout_s=10)},
-    )
-    built = build_resources(settings)
-    try:
-        yield built, proxy, f"{schema}.parcels"
-    finally:
-        if built._index is not None:
-            built._index.close()
-        built.close()
-        proxy.cut()
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
+    with pg_parcels_schema("sqlsage_graph") as schema:
+        proxy = TcpProxy((HOST, PG_PORT))
+        proxy.start()
+        url = f"postgresql://postgres@127.0.0.1:{proxy.port}/test"
+        settings = Settings(
+            data_dir=copy_data_dir(prepared_dir, tmp_path / "data"),
+            databases={"depot": DatabaseSettings(url=url, schemas=[schema], timeout_s=10)},
+        )
+        built = build_resources(settings)
+        try:
+            yield built, proxy, f"{schema}.parcels"
+        finally:
+            if built._index is not None:
+                built._index.close()
+            built.close()
+            proxy.cut()
 
 
 @pytest.mark.postgres

@@ -7,19 +7,23 @@ import csv
 import io
 import json
 import logging
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from openpyxl import load_workbook
 
 from server.logs import configure_logging
 from server.settings import DatabaseSettings
 from tests.graphs.tcp_proxy import TcpProxy
-from tests.service_dbs import HOST, PG_PORT, postgres_available, require_or_skip
+from tests.service_dbs import (
+    HOST,
+    PG_PORT,
+    pg_parcels_schema,
+    postgres_available,
+    require_or_skip,
+)
 
 from .instant_model import InstantModel
 from .live_server import chat, live_server
@@ -172,22 +176,15 @@ def test_logs_are_json_with_request_ids_and_no_secrets(
 
 @pytest.fixture
 def depot(server_dir: Path) -> Iterator[tuple[Path, TcpProxy, str]]:
-    """A PostgreSQL schema reached through a proxy the test can cut: (data dir, proxy, table)."""
+    """A PostgreSQL schema reached through a proxy the test can cut: (data dir, proxy, schema)."""
     require_or_skip(postgres_available(), "PostgreSQL")
-    schema = f"sqlsage_http_{uuid.uuid4().hex[:8]}"
-    admin = psycopg.connect(f"host={HOST} port={PG_PORT} user=postgres dbname=test")
-    admin.autocommit = True
-    admin.execute(f"CREATE SCHEMA {schema}")
-    admin.execute(f"CREATE TABLE {schema}.parcels (region text PRIMARY KEY, parcels int NOT NULL)")
-    admin.execute(f"INSERT INTO {schema}.parcels VALUES ('north', 12), ('south', 30)")
-    proxy = TcpProxy((HOST, PG_PORT))
-    proxy.start()
-    try:
-        yield server_dir, proxy, schema
-    finally:
-        proxy.cut()
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
+    with pg_parcels_schema("sqlsage_http") as schema:
+        proxy = TcpProxy((HOST, PG_PORT))
+        proxy.start()
+        try:
+            yield server_dir, proxy, schema
+        finally:
+            proxy.cut()
 
 
 @pytest.mark.postgres
