@@ -47,11 +47,45 @@ class SqlEventBuffer:
         self._backend = backend
         self.ttl_s = ttl_s
         self._last_purge = 0.0
+        self._queued: list[dict[str, Any]] = []
+        self._queued_written: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     async def append(self, events: list[dict[str, Any]]) -> None:
-        """Store flat events (each with session_id, turn, seq, event)."""
-        if events:
-            await asyncio.to_thread(self._append, events)
+        """Store flat events (each with session_id, turn, seq, event); returns once written.
+
+        Group commit: batches that concurrent turns append while a write is under way go
+        together in the next transaction. Each running turn flushes every 50 ms, and one
+        transaction per turn and flush kept SQLite's single writer lock (and the worker
+        threads queued on it) busy under load."""
+        if not events:
+            return
+        self._queued.extend(events)
+        written = self._queued_written
+        if written is None:
+            written = self._queued_written = asyncio.get_running_loop().create_future()
+            written.add_done_callback(_retrieve)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued())
+        # Shielded: a cancelled caller must not cancel the write other turns wait for.
+        await asyncio.shield(written)
+
+    async def _write_queued(self) -> None:
+        while self._queued_written is not None:
+            batch, written = self._queued, self._queued_written
+            self._queued, self._queued_written = [], None
+            try:
+                await asyncio.to_thread(self._append, batch)
+            except Exception as exc:
+                written.set_exception(exc)
+            except BaseException:  # cancelled (shutdown): no write follows, release waiters
+                written.cancel()
+                if self._queued_written is not None:
+                    self._queued_written.cancel()
+                    self._queued, self._queued_written = [], None
+                raise
+            else:
+                written.set_result(None)
 
     def _append(self, events: list[dict[str, Any]]) -> None:
         now = time.time()
@@ -90,6 +124,12 @@ class SqlEventBuffer:
         )
         with self._backend.begin() as conn:
             return [json.loads(p) for (p,) in conn.execute(query).all()]
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    # Every waiter may have gone (cancelled): do not log the error as never retrieved.
+    if not future.cancelled():
+        future.exception()
 
 
 class SqlTurnLeases:
