@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
+from graphs.turns import MAX_QUESTION_CHARS
 from server.api_deps import Caller, State
 from server.app_state import AppState
 from tools.errors import FORBIDDEN, SqlsageError
 
 router = APIRouter(tags=["operations"])
 READY_TIMEOUT_S = 5.0
-HOME = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sqlsage</title></head>
-<body><h1>sqlsage</h1><p>The chat API is running. See <a href="/docs">/docs</a>.</p></body></html>"""
+STATIC = Path(__file__).with_name("static")
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def home() -> str:
-    """A minimal page until the chat UI exists."""
-    return HOME
+@router.get("/", include_in_schema=False)
+async def home() -> FileResponse:
+    """The chat UI."""
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/api/info")
+async def info(state: State) -> dict[str, Any]:
+    """What a client needs before it asks anything (no key needed): whether keys are
+    required, the question length limit, and the version."""
+    return {
+        "name": "sqlsage",
+        "version": "0.1.0",
+        "auth_required": state.keys.enabled,
+        "max_question_chars": MAX_QUESTION_CHARS,
+    }
+
+
+@router.get("/api/models")
+async def models(state: State, principal: Caller) -> dict[str, Any]:
+    """The model names this server accepts in a chat request, and the default."""
+    return {"models": state.settings.allowed_models(), "default": state.settings.model}
 
 
 @router.get("/api/health")

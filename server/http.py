@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -241,6 +242,7 @@ def create_app(
 
     for router in (api_chat.router, api_sessions.router, api_data.router, api_ops.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=api_ops.STATIC), name="static")
     origins = settings.cors_origin_list()
     if origins:
         app.add_middleware(

@@ -235,10 +235,21 @@ def test_health_and_home(server_dir: Path, instant: InstantModel) -> None:
         health = client.get("/api/health")
         home = client.get("/")
         docs = client.get("/docs")
+        info = client.get("/api/info").json()
+        models = client.get("/api/models").json()
+        script = client.get("/static/app.js")
         openapi = client.get("/openapi.json").json()
     assert health.json() == {"status": "ok"} and health.headers["x-request-id"]
-    assert '<a href="/docs">' in home.text
+    assert "<title>sqlsage</title>" in home.text and "/static/app.js" in home.text
     assert docs.status_code == 200
+    assert info == {
+        "name": "sqlsage",
+        "version": "0.1.0",
+        "auth_required": False,
+        "max_question_chars": 4000,
+    }
+    assert models == {"models": ["builtin"], "default": "builtin"}
+    assert script.status_code == 200 and "sseEvents" in script.text
     assert {"/api/chat", "/api/sessions", "/api/feedback", "/api/ready"} <= set(openapi["paths"])
 
 
