@@ -305,7 +305,51 @@ class ChatService:
                 record = await asyncio.to_thread(self.turn_log.get, session_id, turn)
                 if record is not None:
                     return  # finished, and nothing (more) is buffered
+                if not await self.leases.held(session_id):
+                    # Nobody runs it any more: the replica died mid-turn. Read once more (its
+                    # last flush may have landed), then close the turn for the client.
+                    late = await self.buffer.read(session_id, turn, seq)
+                    if not late:
+                        for event in await self._close_dead_turn(session_id, turn, seq):
+                            yield event
+                        return
             await asyncio.sleep(POLL_S)
+
+    async def _close_dead_turn(self, session_id: str, turn: int, seq: int) -> list[dict[str, Any]]:
+        """An error and a done event for a turn whose replica stopped before finishing it;
+        buffered and recorded, so every client and the session's history see the same."""
+        if seq == 0:
+            return []
+        error = SqlsageError(
+            INTERNAL_ERROR,
+            "The server stopped while answering this question; the turn did not finish.",
+            hint="Ask the question again: the session and its earlier turns are intact.",
+        ).to_dict()
+        base = {"session_id": session_id, "turn": turn}
+        closing = [
+            {**base, "event": "error", "seq": seq + 1, **error},
+            {**base, "event": "done", "seq": seq + 2, "answer": "", "sql": None,
+             "status": "failed", "usage": {"input_tokens": 0, "output_tokens": 0,
+             "cost_usd": 0.0}, "elapsed_ms": 0.0},
+        ]  # fmt: skip
+        await self._flush(list(closing))
+        earlier = await self.buffer.read(session_id, turn, 0)
+        first = next((e for e in earlier if e["event"] == "session"), {})
+        owner = request_context.user_id.get() or "local"
+        await asyncio.to_thread(
+            self.turn_log.record,
+            session_id=session_id,
+            turn=turn,
+            owner=owner,
+            db=first.get("db"),
+            model=first.get("model"),
+            question=first.get("question"),
+            answer="",
+            status="failed",
+            error=error,
+            steps=[],
+        )
+        return closing
 
     async def remaining(self, principal: Principal, last_event_id: str) -> bool:
         """True when the turn of `last_event_id` has events after it still to deliver."""

@@ -39,6 +39,8 @@ class TurnLeases(Protocol):
 
     async def release(self, session_id: str, holder: str) -> None: ...
 
+    async def held(self, session_id: str) -> bool: ...
+
 
 class SqlEventBuffer:
     """The replay buffer in the session database."""
@@ -182,6 +184,18 @@ class SqlTurnLeases:
         """Give the lease back (only the holder can)."""
         await asyncio.to_thread(self._release, session_id, holder)
 
+    async def held(self, session_id: str) -> bool:
+        """True while some replica runs a turn of the session (its lease has not run out)."""
+        return await asyncio.to_thread(self._held, session_id)
+
+    def _held(self, session_id: str) -> bool:
+        t = leases_table
+        query = sa.select(t.c.holder).where(
+            t.c.session_id == session_id, t.c.expires_at >= time.time()
+        )
+        with self._backend.begin() as conn:
+            return conn.execute(query).first() is not None
+
     def _release(self, session_id: str, holder: str) -> None:
         t = leases_table
         with self._backend.begin() as conn:
@@ -241,6 +255,10 @@ class RedisTurnLeases:
         """Extend the holder's lease by lease_s from now."""
         key = f"{self._prefix}:lease:{session_id}"
         await self._renew(keys=[key], args=[holder, int(self.lease_s * 1000)])
+
+    async def held(self, session_id: str) -> bool:
+        """True while some replica runs a turn of the session (its lease has not run out)."""
+        return bool(await self._redis.exists(f"{self._prefix}:lease:{session_id}"))
 
     async def release(self, session_id: str, holder: str) -> None:
         """Give the lease back (only the holder can)."""

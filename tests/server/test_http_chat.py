@@ -277,3 +277,38 @@ def test_result_cache_hits_show_in_trace_and_metrics(
         assert trace["cache_hits"] == 1
         assert 'sqlsage_cache_lookups_total{result="hit"} 1.0' in metrics
         assert [a["outcome"] for a in audit] == ["cached", "ok"]
+
+
+def test_a_turn_whose_replica_died_is_closed_on_reconnect(
+    server_dir: Path, instant: InstantModel
+) -> None:
+    from server.event_buffer import SqlEventBuffer
+
+    with (
+        live_server(settings_for(server_dir), model_factory=lambda spec: instant) as srv,
+        httpx.Client(base_url=srv.url, timeout=60) as client,
+    ):
+        # What a replica killed mid-turn leaves: the session, the first events, no lease,
+        # no turn record.
+        sid = srv.state.sessions.create().session_id
+        head = [
+            {"event": "session", "session_id": sid, "turn": 1, "seq": 1, "db": "sample",
+             "model": "builtin", "question": "Customers per segment?"},
+            {"event": "step", "session_id": sid, "turn": 1, "seq": 2, "name": "retrieve",
+             "status": "start", "args": {}},
+        ]  # fmt: skip
+        asyncio.run(SqlEventBuffer(srv.state.sessions.backend, 60).append(head))
+        with client.stream("GET", "/api/chat/events", headers={"Last-Event-ID": f"{sid}:1:1"}) as r:
+            rest = list(iter_sse(r))
+        detail = client.get(f"/api/sessions/{sid}").json()
+        # Another client reconnecting later gets the same closing events from the buffer.
+        with client.stream("GET", "/api/chat/events", headers={"Last-Event-ID": f"{sid}:1:2"}) as r:
+            later = list(iter_sse(r))
+        after = chat(client, {"message": "Customers per segment?", "session_id": sid})
+    assert [(e.event, e.data["seq"]) for e in rest] == [("step", 2), ("error", 3), ("done", 4)]
+    assert "stopped while answering" in rest[1].data["message"]
+    assert rest[2].data["status"] == "failed"
+    assert [e.id for e in later] == [e.id for e in rest[1:]]
+    assert detail["messages"][0]["status"] == "failed"
+    assert detail["messages"][0]["question"] == "Customers per segment?"
+    assert after[-1].data["status"] == "answered"
