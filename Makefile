@@ -49,6 +49,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/cli_cold_start.py
 	$(BIN)/python benchmarks/schema_linking.py
 	$(BIN)/python benchmarks/index_perf.py
+	$(BIN)/python benchmarks/server_load.py
 
 # Regenerate the locks after changing dependencies in pyproject.toml.
 lock: install-dev

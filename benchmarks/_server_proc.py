@@ -1,0 +1,112 @@
+"""The sqlsage HTTP server in a process of its own, for benchmarks/server_load.py (so the load
+generator can read the server's RSS from /proc/<pid>/status).
+
+    .venv/bin/python benchmarks/_server_proc.py --data-dir /tmp/d --prepare
+    .venv/bin/python benchmarks/_server_proc.py --port 0 --data-dir /tmp/d
+
+--prepare generates the sample database and builds its knowledge index, then exits.
+Serving, it runs create_app on 127.0.0.1 only, with an instant scripted model (semantic_search
+-> run_sql -> build_chart -> answer, like tests/server/instant_model.py, which benchmarks must
+not import) and rate limits too high to bite. Prints `LISTENING <port>` once uvicorn accepts
+connections; stops on SIGTERM/SIGINT (uvicorn lets running turns finish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+import time
+from pathlib import Path
+
+from _common import ROOT  # noqa: F401  (puts the project root on sys.path)
+from _scripted import ScriptedChatModel
+
+QUESTION = "How many customers are there in each segment?"
+SQL = "SELECT segment, COUNT(*) AS customers FROM customers GROUP BY segment ORDER BY segment"
+# States no figures, so the graph's number check has nothing to flag.
+ANSWER = f"Customers per segment are in the table. (SQL: {SQL})"
+UNLIMITED = 1_000_000  # the Settings maximum for both rate-limit fields
+INDEX_WAIT_S = 120.0
+
+
+def instant_model() -> ScriptedChatModel:
+    """One stateless model instance for every session: reply n of a turn is steps[n]."""
+    return ScriptedChatModel(
+        steps=[
+            ("", [("semantic_search", {"question": QUESTION, "k": 4})]),
+            ("", [("run_sql", {"sql": SQL})]),
+            ("", [("build_chart", {"chart_type": "bar"})]),
+            (ANSWER, []),
+        ]
+    )
+
+
+def main() -> None:
+    """Parse flags, bind 127.0.0.1:PORT, serve until signalled."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--prepare", action="store_true", help="build the index, then exit")
+    args = parser.parse_args()
+
+    import uvicorn
+
+    from server.http import create_app
+    from server.logs import configure_logging
+    from server.resources import build_resources
+    from server.settings import Settings
+
+    configure_logging("WARNING")
+    settings = Settings(
+        data_dir=args.data_dir,
+        rate_limit_per_minute=UNLIMITED,
+        rate_limit_burst=UNLIMITED,
+    )
+    if args.prepare:
+        resources = build_resources(settings)
+        try:
+            resources.index.ensure(resources.database())
+        finally:
+            resources.index.close()
+            resources.close()
+        return
+    model = instant_model()
+    app = create_app(settings, model_factory=lambda spec: model)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        log_level="warning",
+        lifespan="on",
+        backlog=2048,
+        timeout_graceful_shutdown=30,
+    )
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+        # Resources.index is built lazily without a lock: a request that reaches it while the
+        # start-up warm-up is still building it opens a second Chroma client on the same path
+        # (seen: the index moved aside as corrupt and rebuilt). Announce the port only once
+        # the warm-up has built it.
+        deadline = time.monotonic() + INDEX_WAIT_S
+        while server.started and not task.done() and time.monotonic() < deadline:
+            if getattr(app.state, "sqlsage", None) and app.state.sqlsage.resources._index:
+                break
+            await asyncio.sleep(0.01)
+        if server.started and not task.done():
+            print(f"LISTENING {sock.getsockname()[1]}", flush=True)
+        await task
+
+    asyncio.run(serve())
+    sys.exit(0 if server.started else 1)
+
+
+if __name__ == "__main__":
+    main()
