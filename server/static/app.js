@@ -539,6 +539,9 @@
   }
 
   async function start() {
+    // The session to restore is the one in the URL at load: a question sent before the
+    // pickers and the list arrive sets #session= itself, and its running turn must stay.
+    const match = location.hash.match(/session=([^&]+)/);
     try {
       state.info = await (await fetch("/api/info")).json();
     } catch (_) {
@@ -549,8 +552,7 @@
     if (state.info.auth_required && !state.key) { askForKey(); return; }
     try { await loadPickers(); } catch (err) { banner(err.error ? err.error.message : String(err)); }
     await loadSessions();
-    const match = location.hash.match(/session=([^&]+)/);
-    if (match) await selectSession(decodeURIComponent(match[1]), true);
+    if (match && !state.running && !state.sessionId) await selectSession(decodeURIComponent(match[1]), true);
   }
 
   $("composer").addEventListener("submit", (e) => { e.preventDefault(); ask($("question").value); });
