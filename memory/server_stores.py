@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from memory.server_tables import audit_table, feedback_table, metadata, turns_table
 from memory.session_db import _Backend, _utc
@@ -192,13 +193,17 @@ class AuditLog:
     def add(self, entries: list[dict[str, Any]]) -> None:
         """Append entries (keys: user_id, session_id, turn, db, sql_text, row_count, elapsed_ms,
         outcome, source; `at` defaults to now)."""
-        if not entries:
-            return
+        if entries:
+            with self._backend.begin() as conn:
+                self.insert(conn, entries)
+
+    @staticmethod
+    def insert(conn: Connection, entries: list[dict[str, Any]]) -> None:
+        """add() inside a transaction the caller holds (the server's group commit)."""
         now = datetime.now(UTC)
         rows = [{"at": now, "session_id": None, "turn": None, "row_count": None,
                  "elapsed_ms": None, **entry} for entry in entries]  # fmt: skip
-        with self._backend.begin() as conn:
-            conn.execute(audit_table.insert(), rows)
+        conn.execute(audit_table.insert(), rows)
 
     def query(
         self,

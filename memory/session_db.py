@@ -4,15 +4,17 @@ engine both share (SQLite file by default, PostgreSQL beside the checkpoints).""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hashlib
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -23,6 +25,11 @@ from tools.databases import mask_url
 from tools.errors import DATABASE_UNREACHABLE, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
 
 SQLITE_FILE = "sessions.sqlite"
+# Threads of the session database's own: its short transactions never queue behind the tools'
+# long work (embeddings, queries, charts) in asyncio's default executor. SQLite takes one
+# writer at a time anyway.
+DB_THREADS = 4
+T = TypeVar("T")
 TITLE_MAX = 200
 TITLE_AUTO = 60
 LIST_MAX = 500
@@ -78,6 +85,9 @@ class _Backend:
         # run the sync path in a worker thread.
         self.pool = pool if target.kind == "postgres" else None
         self._compiled: dict[int, Any] = {}  # id(statement) -> its compiled form
+        self._threads = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="sqlsage-db")
+        self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
         if target.kind == "postgres":
             pg_url = make_url(target.location).set(drivername="postgresql+psycopg")
             self.label = mask_url(target.location)
@@ -128,6 +138,68 @@ class _Backend:
                 conn.execute(lock, params)
             return conn.execute(stmt, params).scalar()
 
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call a blocking function of this database's stores from async code, in the
+        database's own threads (with the caller's context variables)."""
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
+    def close(self) -> None:
+        """Close the connections and the threads."""
+        self.engine.dispose()
+        self._threads.shutdown(wait=False)
+
+    async def write(self, job: Callable[[Connection], T]) -> T:
+        """Run a short write `job(conn)` from async code. On SQLite, jobs of concurrent callers
+        share one transaction (group commit: SQLite commits one writer at a time, and a burst
+        of turns starting at once would otherwise queue one commit each); each job runs in
+        its own savepoint, so one failing job fails only its caller. Elsewhere: one
+        transaction in the database's threads."""
+        if self.pool is not None or self.engine.dialect.name != "sqlite":
+            return await self.run(self._write_one, job)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((job, future))
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer.done() or self._writer.get_loop() is not loop:
+            self._writer = loop.create_task(self._write_pending())
+        # Shielded: a caller that goes away must not cancel a batch other callers wait for.
+        return cast(T, await asyncio.shield(future))
+
+    def _write_one(self, job: Callable[[Connection], T]) -> T:
+        with self.begin() as conn:
+            return job(conn)
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                outcomes = await self.run(self._write_batch, [job for job, _ in batch])
+            except BaseException as exc:  # the transaction itself failed: every caller hears it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _write_batch(self, jobs: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        with self.begin() as conn:
+            for job in jobs:
+                try:
+                    with conn.begin_nested():
+                        outcomes.append((True, job(conn)))
+                except Exception as exc:  # this job's savepoint is rolled back, the rest stay
+                    outcomes.append((False, exc))
+        return outcomes
+
     async def ascalar(
         self, stmt: sa.Executable, params: dict[str, Any], *, lock: sa.Executable | None = None
     ) -> Any:
@@ -136,7 +208,13 @@ class _Backend:
         is the checkpointer's, which the same turn uses anyway). A primary-key clash is raised
         as sqlalchemy's IntegrityError on both paths."""
         if self.pool is None:
-            return await asyncio.to_thread(functools.partial(self.scalar, lock=lock), stmt, params)
+
+            def job(conn: Connection) -> Any:
+                if lock is not None:
+                    conn.execute(lock, params)
+                return conn.execute(stmt, params).scalar()
+
+            return await self.write(job)
         import psycopg
         from psycopg.rows import tuple_row
 

@@ -262,7 +262,7 @@ class SessionStore:
 
     def close(self) -> None:
         """Close the database connections."""
-        self._backend.engine.dispose()
+        self._backend.close()
 
     def _update(self, session_id: str, owner: str | None, **values: Any) -> Any:
         # One UPDATE ... RETURNING: atomic on both backends, and tells a missing session apart.

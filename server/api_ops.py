@@ -99,7 +99,7 @@ async def _ping_database(state: AppState, name: str) -> None:
 
 
 async def _ping_sessions(state: AppState) -> None:
-    await asyncio.to_thread(state.sessions.list, limit=1)
+    await state.sessions.backend.run(state.sessions.list, limit=1)
 
 
 async def _ping_checkpointer(state: AppState) -> None:
@@ -141,7 +141,7 @@ async def audit(
             f"User '{principal.user}' may not read the audit log.",
             hint="Use a key of a user listed in SQLSAGE_ADMIN_USERS.",
         )
-    entries = await asyncio.to_thread(
+    entries = await state.sessions.backend.run(
         state.audit.query,
         user_id=user,
         db=db,

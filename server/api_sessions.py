@@ -47,7 +47,7 @@ def _session_out(info: SessionInfo) -> dict[str, Any]:
 
 async def own_session(state: AppState, principal: Principal, session_id: str) -> SessionInfo:
     """The caller's session, or 404."""
-    return await asyncio.to_thread(state.sessions.get, session_id, owner=principal.user)
+    return await state.sessions.backend.run(state.sessions.get, session_id, owner=principal.user)
 
 
 async def own_turn(
@@ -55,7 +55,7 @@ async def own_turn(
 ) -> dict[str, Any]:
     """The record of a finished turn of the caller's session, or 404."""
     await own_session(state, principal, session_id)
-    record = await asyncio.to_thread(state.turn_log.get, session_id, turn)
+    record = await state.sessions.backend.run(state.turn_log.get, session_id, turn)
     if record is None:
         raise SqlsageError(
             NOT_FOUND,
@@ -74,7 +74,7 @@ async def list_sessions(
     offset: int = Query(default=0, ge=0, le=1_000_000),
 ) -> list[dict[str, Any]]:
     """The caller's sessions, most recently active first."""
-    infos = await asyncio.to_thread(
+    infos = await state.sessions.backend.run(
         state.sessions.list, owner=principal.user, limit=limit, offset=offset
     )
     return [_session_out(info) for info in infos]
@@ -86,7 +86,7 @@ async def get_session(
 ) -> dict[str, Any]:
     """A session with its messages: each question with its answer, SQL, table and chart."""
     info = await own_session(state, principal, session_id)
-    records = await asyncio.to_thread(state.turn_log.for_session, session_id)
+    records = await state.sessions.backend.run(state.turn_log.for_session, session_id)
     messages = [await _turn_out(state, principal, r) for r in records]
     return {**_session_out(info), "messages": messages}
 
@@ -96,7 +96,7 @@ async def _turn_out(state: AppState, principal: Principal, record: dict[str, Any
     rows: list[list[Any]] = []
     if record.get("result_ref"):
         try:
-            stored = await asyncio.to_thread(
+            stored = await state.sessions.backend.run(
                 state.sessions.results.get, record["result_ref"], owner=principal.user
             )
             rows = stored.rows
@@ -128,7 +128,7 @@ async def rename_session(
     body: RenameRequest, state: State, principal: Caller, session_id: str = SessionPath
 ) -> dict[str, Any]:
     """Rename a session."""
-    info = await asyncio.to_thread(
+    info = await state.sessions.backend.run(
         state.sessions.rename, session_id, body.title, owner=principal.user
     )
     return _session_out(info)
@@ -139,8 +139,8 @@ async def delete_session(
     state: State, principal: Caller, session_id: str = SessionPath
 ) -> Response:
     """Delete a session: its catalog entry, results, turn records and checkpoints."""
-    await asyncio.to_thread(state.sessions.delete, session_id, owner=principal.user)
-    await asyncio.to_thread(state.turn_log.delete_session, session_id)
+    await state.sessions.backend.run(state.sessions.delete, session_id, owner=principal.user)
+    await state.sessions.backend.run(state.turn_log.delete_session, session_id)
     checkpointer = getattr(state.runner.graph, "checkpointer", None)
     if checkpointer is not None:
         await delete_thread(checkpointer, session_id)
@@ -168,7 +168,7 @@ async def traces(
 ) -> list[dict[str, Any]]:
     """The step-by-step traces of every finished turn of a session."""
     await own_session(state, principal, session_id)
-    records = await asyncio.to_thread(state.turn_log.for_session, session_id)
+    records = await state.sessions.backend.run(state.turn_log.for_session, session_id)
     return [_trace(r) for r in records]
 
 
@@ -194,7 +194,7 @@ async def feedback(body: FeedbackRequest, state: State, principal: Caller) -> di
             await asyncio.to_thread(_save_example, state, record)
             saved = True
             message = "Thanks: the question and its SQL are now a verified example."
-    new_id = await asyncio.to_thread(
+    new_id = await state.sessions.backend.run(
         state.feedback.add,
         session_id=body.session_id,
         turn=body.turn,

@@ -4,6 +4,7 @@ resources, the agent runtime, the server's stores, Redis (when configured), cach
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -93,8 +94,12 @@ async def open_app_state(
                     if redis is not None
                     else LocalCache(settings.cache_ttl_s)
                 )
+
+            async def write_audit(entries: list[dict[str, Any]]) -> None:
+                await sessions.backend.write(functools.partial(audit.insert, entries=entries))
+
             queries = ServerQueryRunner(
-                cache=cache, audit=audit.add, on_cache=metrics.observe_cache
+                cache=cache, audit=write_audit, on_cache=metrics.observe_cache
             )
             runner.services.run_query = queries
             if redis is not None:

@@ -96,6 +96,7 @@ class ChatService:
         self.live = LiveTurns()
         self.replica = uuid.uuid4().hex[:12]
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(settings.max_running_turns)
 
     # -- starting a turn ---------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ class ChatService:
         db = resources.database(req.db).name if req.db is not None else None
         model = self.check_model(req.model)
         if req.session_id is not None:
-            await asyncio.to_thread(self.sessions.get, req.session_id, owner=principal.user)
+            await self.sessions.backend.run(self.sessions.get, req.session_id, owner=principal.user)
         await self.check_budget(principal)
         session_id = req.session_id or uuid.uuid4().hex
         holder = f"{self.replica}:{uuid.uuid4().hex[:8]}"
@@ -149,7 +150,7 @@ class ChatService:
             return
         now = datetime.now(UTC)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        used = await asyncio.to_thread(self.turn_log.usage_since, principal.user, midnight)
+        used = await self.sessions.backend.run(self.turn_log.usage_since, principal.user, midnight)
         spent = [
             (name, limit, value)
             for name, limit, value in (
@@ -187,12 +188,18 @@ class ChatService:
             await asyncio.sleep(FLUSH_EVERY_S)
             await self._flush(pending)
 
+        slotted = False
         try:
             async for event in self.runner.stream(turn):
                 flat = event.flat()
                 live.push(flat)
                 if event.seq == 1:
                     self.live.add(live)
+                    # The client has its first event; the graph's work waits for a slot, so
+                    # a burst of questions cannot slow every stream's start (the event loop
+                    # goes round all running turns between two steps of any one).
+                    await self._slots.acquire()
+                    slotted = True
                 events.append(event)
                 self.metrics.observe_event(event.event, event.data)
                 if event.event == "step" and event.data.get("status") == "end":
@@ -207,6 +214,8 @@ class ChatService:
             log.exception("turn failed before it started")
             live.fail(SqlsageError(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:300], hint=None))
         finally:
+            if slotted:
+                self._slots.release()
             if flushing is not None:
                 await asyncio.gather(flushing, return_exceptions=True)
             await self._flush(pending)
@@ -252,7 +261,7 @@ class ChatService:
                 table["source_sql"] = (ran[-1].get("args") or {}).get("sql")
         done = events[-1].data if events[-1].event == "done" else {}
         try:
-            await asyncio.to_thread(
+            await self.sessions.backend.run(
                 self.turn_log.record,
                 session_id=events[0].session_id,
                 turn=events[0].turn,
@@ -284,7 +293,7 @@ class ChatService:
         """The rest of a turn after the event the client saw last: live from this process if
         it runs here, else from the shared buffer (polling while it runs elsewhere)."""
         session_id, turn, seq = parse_event_id(last_event_id)
-        await asyncio.to_thread(self.sessions.get, session_id, owner=principal.user)
+        await self.sessions.backend.run(self.sessions.get, session_id, owner=principal.user)
         return self._replay(session_id, turn, seq)
 
     async def _replay(self, session_id: str, turn: int, seq: int) -> AsyncIterator[dict[str, Any]]:
@@ -302,7 +311,7 @@ class ChatService:
                 if event["event"] == "done":
                     return
             if not events:
-                record = await asyncio.to_thread(self.turn_log.get, session_id, turn)
+                record = await self.sessions.backend.run(self.turn_log.get, session_id, turn)
                 if record is not None:
                     return  # finished, and nothing (more) is buffered
                 if not await self.leases.held(session_id):
@@ -336,7 +345,7 @@ class ChatService:
         earlier = await self.buffer.read(session_id, turn, 0)
         first = next((e for e in earlier if e["event"] == "session"), {})
         owner = request_context.user_id.get() or "local"
-        await asyncio.to_thread(
+        await self.sessions.backend.run(
             self.turn_log.record,
             session_id=session_id,
             turn=turn,
@@ -354,14 +363,14 @@ class ChatService:
     async def remaining(self, principal: Principal, last_event_id: str) -> bool:
         """True when the turn of `last_event_id` has events after it still to deliver."""
         session_id, turn, seq = parse_event_id(last_event_id)
-        await asyncio.to_thread(self.sessions.get, session_id, owner=principal.user)
+        await self.sessions.backend.run(self.sessions.get, session_id, owner=principal.user)
         live = self.live.get(session_id, turn)
         if live is not None:
             return not live.finished or len(live.events) > seq
         if await self.buffer.read(session_id, turn, seq):
             return True
         # Nothing after `seq` yet: more will come only while the turn is still running.
-        record = await asyncio.to_thread(self.turn_log.get, session_id, turn)
+        record = await self.sessions.backend.run(self.turn_log.get, session_id, turn)
         return record is None and bool(await self.buffer.read(session_id, turn, 0))
 
     async def shutdown(self, timeout_s: float = 30.0) -> None:

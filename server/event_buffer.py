@@ -7,12 +7,13 @@ in its checkpoint, even when they arrive at two replicas.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import time
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from memory.server_tables import events_table, leases_table
 from memory.session_db import _Backend
@@ -49,47 +50,15 @@ class SqlEventBuffer:
         self._backend = backend
         self.ttl_s = ttl_s
         self._last_purge = 0.0
-        self._queued: list[dict[str, Any]] = []
-        self._queued_written: asyncio.Future[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
 
     async def append(self, events: list[dict[str, Any]]) -> None:
         """Store flat events (each with session_id, turn, seq, event); returns once written.
+        Every running turn flushes every 50 ms: on SQLite the backend's group commit puts
+        concurrent turns' batches in one transaction."""
+        if events:
+            await self._backend.write(functools.partial(self._insert, events=events))
 
-        Group commit: batches that concurrent turns append while a write is under way go
-        together in the next transaction. Each running turn flushes every 50 ms, and one
-        transaction per turn and flush kept SQLite's single writer lock (and the worker
-        threads queued on it) busy under load."""
-        if not events:
-            return
-        self._queued.extend(events)
-        written = self._queued_written
-        if written is None:
-            written = self._queued_written = asyncio.get_running_loop().create_future()
-            written.add_done_callback(_retrieve)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_queued())
-        # Shielded: a cancelled caller must not cancel the write other turns wait for.
-        await asyncio.shield(written)
-
-    async def _write_queued(self) -> None:
-        while self._queued_written is not None:
-            batch, written = self._queued, self._queued_written
-            self._queued, self._queued_written = [], None
-            try:
-                await asyncio.to_thread(self._append, batch)
-            except Exception as exc:
-                written.set_exception(exc)
-            except BaseException:  # cancelled (shutdown): no write follows, release waiters
-                written.cancel()
-                if self._queued_written is not None:
-                    self._queued_written.cancel()
-                    self._queued, self._queued_written = [], None
-                raise
-            else:
-                written.set_result(None)
-
-    def _append(self, events: list[dict[str, Any]]) -> None:
+    def _insert(self, conn: Connection, events: list[dict[str, Any]]) -> None:
         now = time.time()
         rows = [
             {
@@ -102,15 +71,14 @@ class SqlEventBuffer:
             }
             for e in events
         ]
-        with self._backend.begin() as conn:
-            conn.execute(events_table.insert(), rows)
-            if now - self._last_purge > 60:  # expired turns go at most once a minute
-                self._last_purge = now
-                conn.execute(events_table.delete().where(events_table.c.expires_at < now))
+        conn.execute(events_table.insert(), rows)
+        if now - self._last_purge > 60:  # expired turns go at most once a minute
+            self._last_purge = now
+            conn.execute(events_table.delete().where(events_table.c.expires_at < now))
 
     async def read(self, session_id: str, turn: int, after_seq: int) -> list[dict[str, Any]]:
         """The turn's events after `after_seq`, in order (expired ones excluded)."""
-        return await asyncio.to_thread(self._read, session_id, turn, after_seq)
+        return await self._backend.run(self._read, session_id, turn, after_seq)
 
     def _read(self, session_id: str, turn: int, after_seq: int) -> list[dict[str, Any]]:
         t = events_table
@@ -128,12 +96,6 @@ class SqlEventBuffer:
             return [json.loads(p) for (p,) in conn.execute(query).all()]
 
 
-def _retrieve(future: asyncio.Future[None]) -> None:
-    # Every waiter may have gone (cancelled): do not log the error as never retrieved.
-    if not future.cancelled():
-        future.exception()
-
-
 class SqlTurnLeases:
     """Leases as rows keyed by session: insert wins, an expired lease may be taken over."""
 
@@ -143,33 +105,34 @@ class SqlTurnLeases:
 
     async def acquire(self, session_id: str, holder: str) -> bool:
         """True when this holder now runs the session's turn."""
-        return await asyncio.to_thread(self._acquire, session_id, holder)
+        return await self._backend.write(
+            functools.partial(self._acquire, session_id=session_id, holder=holder)
+        )
 
-    def _acquire(self, session_id: str, holder: str) -> bool:
+    def _acquire(self, conn: Connection, session_id: str, holder: str) -> bool:
         now = time.time()
         t = leases_table
-        with self._backend.begin() as conn:
-            taken = conn.execute(
-                t.update()
-                .where(t.c.session_id == session_id, t.c.expires_at < now)
-                .values(holder=holder, expires_at=now + self.lease_s)
-            ).rowcount
-            if taken:
-                return True
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        t.insert().values(
-                            session_id=session_id, holder=holder, expires_at=now + self.lease_s
-                        )
+        taken = conn.execute(
+            t.update()
+            .where(t.c.session_id == session_id, t.c.expires_at < now)
+            .values(holder=holder, expires_at=now + self.lease_s)
+        ).rowcount
+        if taken:
+            return True
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    t.insert().values(
+                        session_id=session_id, holder=holder, expires_at=now + self.lease_s
                     )
-            except sa.exc.IntegrityError:
-                return False
+                )
+        except sa.exc.IntegrityError:
+            return False
         return True
 
     async def renew(self, session_id: str, holder: str) -> None:
         """Extend the holder's lease by lease_s from now."""
-        await asyncio.to_thread(self._renew, session_id, holder)
+        await self._backend.run(self._renew, session_id, holder)
 
     def _renew(self, session_id: str, holder: str) -> None:
         t = leases_table
@@ -182,11 +145,13 @@ class SqlTurnLeases:
 
     async def release(self, session_id: str, holder: str) -> None:
         """Give the lease back (only the holder can)."""
-        await asyncio.to_thread(self._release, session_id, holder)
+        await self._backend.write(
+            functools.partial(self._release, session_id=session_id, holder=holder)
+        )
 
     async def held(self, session_id: str) -> bool:
         """True while some replica runs a turn of the session (its lease has not run out)."""
-        return await asyncio.to_thread(self._held, session_id)
+        return await self._backend.run(self._held, session_id)
 
     def _held(self, session_id: str) -> bool:
         t = leases_table
@@ -196,10 +161,9 @@ class SqlTurnLeases:
         with self._backend.begin() as conn:
             return conn.execute(query).first() is not None
 
-    def _release(self, session_id: str, holder: str) -> None:
+    def _release(self, conn: Connection, session_id: str, holder: str) -> None:
         t = leases_table
-        with self._backend.begin() as conn:
-            conn.execute(t.delete().where(t.c.session_id == session_id, t.c.holder == holder))
+        conn.execute(t.delete().where(t.c.session_id == session_id, t.c.holder == holder))
 
 
 class RedisEventBuffer:

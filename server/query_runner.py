@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server import request_context
@@ -23,7 +23,7 @@ class ServerQueryRunner:
         self,
         *,
         cache: ResultCache | None,
-        audit: Callable[[list[dict[str, Any]]], None],
+        audit: Callable[[list[dict[str, Any]]], Awaitable[None]],
         on_cache: Callable[[bool], None] | None = None,
     ) -> None:
         self.cache = cache
@@ -61,7 +61,7 @@ class ServerQueryRunner:
             result = await self._run(database, sql, max_rows, bypass_cache)
         except SqlsageError as exc:
             entry.update(outcome=exc.code, elapsed_ms=(time.perf_counter() - started) * 1000)
-            await asyncio.to_thread(self._audit, [entry])
+            await self._audit([entry])
             raise
         entry.update(
             sql_text=result.sql,
@@ -69,7 +69,7 @@ class ServerQueryRunner:
             elapsed_ms=result.elapsed_ms,
             outcome="cached" if result.cached else "ok",
         )
-        await asyncio.to_thread(self._audit, [entry])
+        await self._audit([entry])
         return result
 
     async def _run(

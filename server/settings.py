@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     event_replay_ttl_s: float = Field(default=900.0, gt=0, le=86_400)
     export_max_rows: int = Field(default=100_000, ge=1, le=10_000_000)
+    max_running_turns: int = Field(default=32, ge=1, le=10_000)
     require_services: bool = False
 
     @classmethod

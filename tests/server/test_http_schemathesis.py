@@ -46,6 +46,8 @@ OPERATIONS = {
     "GET /api/health",
     "GET /api/ready",
     "GET /api/audit",
+    "GET /api/info",
+    "GET /api/models",
 }
 # Operations that name a session, database or turn: fuzzed again with ids that exist.
 ON_REAL_RECORDS = (
