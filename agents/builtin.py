@@ -152,7 +152,8 @@ def ranked_tables(search_text: str) -> list[str]:
 
 
 def _refuse(reason: str) -> AIMessage:
-    return AIMessage(reason + SUGGEST, response_metadata={"refused": True})
+    sentence = reason.rstrip() if reason.rstrip().endswith((".", "!", "?")) else reason + "."
+    return AIMessage(sentence + SUGGEST, response_metadata={"refused": True})
 
 
 def planner_for(resources: Resources, db: str | None) -> Planner:

@@ -161,7 +161,7 @@
         case "sql": if (data.valid) this.sql(data.sql); break;
         case "table": this.table(data); break;
         case "chart": this.chart(data.spec); break;
-        case "error": this.artifacts.append(errorBox(data)); break;
+        case "error": this.errorMessage = data.message; this.artifacts.append(errorBox(data)); break;
         case "done": this.done(data); break;
         default: break;
       }
@@ -224,6 +224,10 @@
 
     done(data) {
       if (!this.answer.textContent && data.answer) this.answer.textContent = data.answer;
+      // A refusal that only repeats the error shown above it says nothing new.
+      if (data.status !== "answered" && this.errorMessage && this.answer.textContent.includes(this.errorMessage)) {
+        this.answer.textContent = "";
+      }
       for (const item of this.steps.querySelectorAll(".thinking")) item.remove();
       this.node.dataset.status = data.status;
       if (this.sessionId && this.turn) this.enableActions(Boolean(data.sql));
@@ -287,7 +291,8 @@
         this.pager);
       this.columns.forEach((column, i) => {
         const button = el("button", { type: "button", onclick: () => this.sortBy(i) }, el("span", { text: column.name }), el("span", { class: "arrow", "aria-hidden": "true" }));
-        this.headRow.append(el("th", { scope: "col", "aria-sort": "none" }, button));
+        const numeric = ["integer", "number"].includes(column.type);
+        this.headRow.append(el("th", { scope: "col", "aria-sort": "none", class: numeric ? "num" : "" }, button));
       });
       this.render();
     }
@@ -340,7 +345,10 @@
       box.append(el("p", { text: "The chart library did not load; the chart spec is kept with the session." }));
       return;
     }
-    window.vegaEmbed(box, spec, { actions: false, renderer: "svg" }).catch((err) => {
+    const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+    const options = { actions: false, renderer: "svg" };
+    if (dark) Object.assign(options, { theme: "dark", config: { background: null } });
+    window.vegaEmbed(box, spec, options).catch((err) => {
       box.replaceChildren(errorBox({ message: `The chart could not be drawn: ${err.message}` }));
     });
   }
@@ -425,7 +433,10 @@
     const read = async (resp) => {
       for await (const frame of sseEvents(resp)) {
         lastId = frame.id || lastId;
-        if (frame.event === "session" && !state.sessionId) selectSession(frame.data.session_id, false);
+        if (frame.event === "session" && !state.sessionId) {
+          selectSession(frame.data.session_id, false);
+          loadSessions();  // the new session shows in the list while its first answer streams
+        }
         view.onEvent(frame.data);
         if (frame.event === "done") finished = true;
       }
@@ -569,6 +580,10 @@
     state.key = $("key-input").value.trim();
     localStorage.setItem(KEY_STORE, state.key);
     start();
+  });
+  $("close-sessions").addEventListener("click", () => { closeSidebar(); $("toggle-sessions").focus(); });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && $("sidebar").classList.contains("open")) { closeSidebar(); $("toggle-sessions").focus(); }
   });
   $("toggle-sessions").addEventListener("click", () => {
     const open = $("sidebar").classList.toggle("open");

@@ -310,6 +310,14 @@ def test_phone_width_has_no_horizontal_scroll(
         assert page.locator("#sidebar").bounding_box()["x"] == 0
         assert page.evaluate(width) <= 390
         shot(page, "phone-sessions")
+        # The drawer closes with its own button and with Escape, focus back on the toggle.
+        page.get_by_role("button", name="Hide sessions").click()
+        expect(page.locator("#sidebar")).to_be_hidden()
+        page.get_by_role("button", name="Show sessions").click()
+        expect(page.locator("#sidebar")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.locator("#sidebar")).to_be_hidden()
+        expect(page.get_by_role("button", name="Show sessions")).to_be_focused()
     finally:
         ctx.close()
 
@@ -397,6 +405,24 @@ def test_dark_and_light_themes_follow_the_system(
     shot(page, "dark")
     assert light == ["rgb(247, 247, 248)", "rgb(29, 31, 35)"]
     assert dark == ["rgb(21, 23, 27)", "rgb(230, 232, 235)"]
+
+
+def test_charts_follow_a_dark_system_theme(
+    builtin_server: LiveServer, page: Any, shot: Any
+) -> None:
+    page.emulate_media(color_scheme="dark")
+    open_app(page, builtin_server.url)
+    turn = ask(page, SEGMENTS)
+    expect(turn.locator(".chart-card svg")).to_be_visible()
+    fills = turn.locator(".chart-card svg text").evaluate_all(
+        "(nodes) => [...new Set(nodes.map((n) => n.getAttribute('fill')))]"
+    )
+    background = turn.locator(".chart-card svg rect.background").evaluate_all(
+        "(nodes) => nodes.map((n) => n.getAttribute('fill') || n.style.fill || 'none')"
+    )
+    shot(page, "dark-chart")
+    assert fills and all(f and f.lower() not in ("#000", "#000000", "black") for f in fills), fills
+    assert all(b in ("none", "transparent", "") for b in background), background
 
 
 SHIFT_OBSERVER = """() => {
