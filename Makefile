@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev demo test lint typecheck unit bench lock clean
+.PHONY: install install-dev demo test lint typecheck unit bench lock clean vendor
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "sqlsage needs Python >= 3.11; set PYTHON=python3.11")'
@@ -50,6 +50,21 @@ bench: install-dev
 	$(BIN)/python benchmarks/schema_linking.py
 	$(BIN)/python benchmarks/index_perf.py
 	$(BIN)/python benchmarks/server_load.py
+	$(BIN)/python benchmarks/agent_overhead.py
+	$(BIN)/python benchmarks/builtin_accuracy.py
+	$(BIN)/python benchmarks/ui_weight.py
+
+# Re-fetch the chat UI's vendored chart libraries (server/static/vendor/README.md) from npm.
+VENDOR := server/static/vendor
+vendor:
+	rm -rf vendor-build && mkdir -p vendor-build
+	cd vendor-build && npm init -y >/dev/null && npm install --silent --no-audit --no-fund \
+		vega@5.33.0 vega-lite@5.21.0 vega-embed@6.29.0
+	cp vendor-build/node_modules/vega/build/vega.min.js \
+	   vendor-build/node_modules/vega-lite/build/vega-lite.min.js \
+	   vendor-build/node_modules/vega-embed/build/vega-embed.min.js $(VENDOR)/
+	sed -i '/^\/\/# sourceMappingURL=/d' $(VENDOR)/*.min.js
+	rm -rf vendor-build
 
 # Regenerate the locks after changing dependencies in pyproject.toml.
 lock: install-dev
