@@ -219,6 +219,19 @@ async def wave(client: httpx.AsyncClient, size: int) -> Wave:
     return Wave(list(chats), time.perf_counter() - started)
 
 
+async def health_wave(client: httpx.AsyncClient, size: int) -> list[float]:
+    """`size` GET /api/health at once: the floor any request pays on this server and client
+    (HTTP, routing, middleware, the client's own work), for reading the chat figures against."""
+
+    async def one() -> float:
+        started = time.perf_counter()
+        response = await client.get("/api/health")
+        response.raise_for_status()
+        return time.perf_counter() - started
+
+    return list(await asyncio.gather(*(one() for _ in range(size))))
+
+
 async def drive(args: argparse.Namespace, server: ServerProcess, url: str) -> dict:
     """Warm up, record RSS, run the measured waves, record RSS again."""
     # Idle connections expire before uvicorn's 5 s keep-alive timeout: a busy server closes
@@ -237,6 +250,13 @@ async def drive(args: argparse.Namespace, server: ServerProcess, url: str) -> di
         for _ in range(args.warmup_waves):
             warm = await wave(client, args.concurrency)
             warm_errors += sum(c.error is not None for c in warm.chats)
+        await asyncio.sleep(SETTLE_S)
+        floor = await health_wave(client, args.concurrency)
+        print(
+            f"reference: {args.concurrency} x GET /api/health at once: p50 {_ms(floor, 50):,} ms, "
+            f"p99 {_ms(floor, 99):,} ms",
+            flush=True,
+        )
         await asyncio.sleep(SETTLE_S)
         rss_warm = server.rss_kb()
         print(
@@ -276,6 +296,8 @@ async def drive(args: argparse.Namespace, server: ServerProcess, url: str) -> di
         "rss_peak_kb": max(peak_kb, rss_after or 0),
         "timed_out": done_turns < args.turns,
         "warm_errors": warm_errors,
+        "health_p50_ms": _ms(floor, 50),
+        "health_p99_ms": _ms(floor, 99),
     }
 
 
@@ -372,6 +394,7 @@ def report(args: argparse.Namespace, result: dict) -> bool:
             "rss_growth_pct": None if growth is None else round(growth, 2),
             "rss_by_wave_mb": [round((w.rss_kb or 0) / 1024, 1) for w in run.waves],
             "timed_out": result["timed_out"],
+            "health_reference_ms": {"p50": result["health_p50_ms"], "p99": result["health_p99_ms"]},
             "verdicts": verdicts,
         }
     )
