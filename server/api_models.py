@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graphs.turns import MAX_QUESTION_CHARS
 from memory.session_db import SESSION_ID, TITLE_MAX
+from tools.errors import ErrorInfo
 
 SESSION_ID_PATTERN = SESSION_ID.pattern
 
@@ -41,21 +42,10 @@ class FeedbackRequest(_Body):
     comment: str | None = Field(default=None, max_length=4000)
 
 
-class ErrorBody(BaseModel):
-    """The one error model."""
-
-    code: str
-    message: str
-    hint: str | None = None
-    sql: str | None = None
-    line: int | None = None
-    col: int | None = None
-
-
 class ErrorResponse(BaseModel):
     """Every non-2xx answer."""
 
-    error: ErrorBody
+    error: ErrorInfo
 
 
 class SessionOut(BaseModel):
@@ -87,7 +77,7 @@ class TurnOut(BaseModel):
     truncated: bool = False
     result_ref: str | None = None
     chart: dict[str, Any] | None = None
-    error: ErrorBody | None = None
+    error: ErrorInfo | None = None
     usage: dict[str, Any] = Field(default_factory=dict)
     elapsed_ms: float = 0.0
     created_at: str
