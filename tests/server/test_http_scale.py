@@ -5,6 +5,7 @@ serve command's own checks."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -276,3 +277,30 @@ def test_serve_with_two_workers(tmp_path: Path, prepared_dir: Path) -> None:
     assert sessions == {"answered"} and len(listed) == 4
     assert output.count("Started server process") == 2, output[-2000:]
     assert "Traceback" not in output
+
+
+def test_serve_a_database_given_by_url(tmp_path: Path, prepared_dir: Path) -> None:
+    data = tmp_path / "d"
+    shutil.copytree(prepared_dir, data)
+    sample = data / "sample.sqlite"
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [SQLSAGE, "serve", "--port", str(port), "--db", f"sqlite:///{sample}"],
+        env=clean_env(SQLSAGE_DATA_DIR=str(data)),
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc)
+        listed = httpx.get(f"{url}/api/databases", timeout=30).json()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    by_name = {d["name"]: d for d in listed}
+    assert by_name["db1"]["default"] is True and by_name["db1"]["dialect"] == "sqlite"
+    assert str(sample) not in json.dumps(listed)  # a URL is configuration, never shown
