@@ -30,12 +30,7 @@ def _loads(text: str | None) -> Any:
 
 def create_server_tables(backend: _Backend) -> None:
     """Create the server's tables if they are missing (idempotent, safe for racing replicas)."""
-    with backend.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            from memory.session_db import PG_DDL_LOCK_KEY
-
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_DDL_LOCK_KEY)))
-        metadata.create_all(conn)
+    backend.create_tables(metadata)
 
 
 @dataclass(frozen=True)

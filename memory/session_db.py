@@ -113,10 +113,15 @@ class _Backend:
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
             )
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.create_tables(metadata)
+
+    def create_tables(self, tables: sa.MetaData) -> None:
+        """CREATE the missing tables of `tables` (idempotent; replicas starting together on one
+        PostgreSQL database take turns on an advisory lock)."""
         with self.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(PG_DDL_LOCK_KEY)))
-            metadata.create_all(conn)
+            tables.create_all(conn)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
