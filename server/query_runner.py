@@ -78,21 +78,23 @@ class ServerQueryRunner:
         # Exports pass the server's own cap, above the per-query one.
         cap = check_max_rows(database, None) if max_rows is None else max_rows
         timeout = check_timeout(database, None)
+        cache = self.cache
+        if max_rows is not None or bypass_cache or not request_context.use_cache.get():
+            cache = None
+        if cache is None:  # validate and run in one worker-thread hop
+            return await asyncio.to_thread(self._validate_and_run, database, sql, cap, timeout)
         validation = await asyncio.to_thread(validated, database, sql, cap)
-        use_cache = (
-            self.cache is not None
-            and max_rows is None
-            and not bypass_cache
-            and request_context.use_cache.get()
-        )
-        key = cache_key(database.name, validation.sql_with_limit(cap))
-        if use_cache and self.cache is not None:
-            hit = await self.cache.get(key)
-            if self._on_cache is not None:
-                self._on_cache(hit is not None)
-            if hit is not None:
-                return hit.model_copy(update={"cached": True, "elapsed_ms": 0.0})
+        # The validated SQL is sqlglot-normalized and carries the row cap: the cache key.
+        key = cache_key(database.name, validation.sql)
+        hit = await cache.get(key)
+        if self._on_cache is not None:
+            self._on_cache(hit is not None)
+        if hit is not None:
+            return hit.model_copy(update={"cached": True, "elapsed_ms": 0.0})
         result = await asyncio.to_thread(run_validated, database, validation, cap, timeout)
-        if use_cache and self.cache is not None:
-            await self.cache.set(key, result)
+        await cache.set(key, result)
         return result
+
+    @staticmethod
+    def _validate_and_run(database: Database, sql: str, cap: int, timeout: float) -> QueryResult:
+        return run_validated(database, validated(database, sql, cap), cap, timeout)
