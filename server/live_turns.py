@@ -57,9 +57,8 @@ class LiveTurn:
                 yield self.events[index - 1]
             if self.finished:
                 return
+            # push() and finish() run on this loop: nothing can land between clear and wait.
             self._changed.clear()
-            if index < len(self.events) or self.finished:
-                continue
             await self._changed.wait()
 
 
