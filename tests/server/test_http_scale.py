@@ -169,7 +169,28 @@ def test_one_turn_at_a_time_per_session_across_replicas(replicas: tuple[str, str
         return list(await asyncio.gather(*(post(u) for u in (one, two, one, two))))
 
     codes = asyncio.run(both())
+    # A turn held by some other replica (its lease in the shared Redis): both refuse.
+    lease = redis.Redis.from_url(REDIS_URL)
+    try:
+        lease.set(f"sqlsage:lease:{sid}", "a-third-replica", px=60_000)
+        busy = [
+            httpx.post(
+                f"{url}/api/chat", json={"message": "and now?", "session_id": sid},
+                headers=auth, timeout=60,
+            )
+            for url in (one, two)
+        ]  # fmt: skip
+        lease.delete(f"sqlsage:lease:{sid}")
+    finally:
+        lease.close()
+    with httpx.Client(base_url=two, timeout=120, headers=auth) as b:
+        after = chat(b, {"message": "How many orders are there?", "session_id": sid})
+        turns = b.get(f"/api/sessions/{sid}").json()["turns"]
     assert set(codes) <= {200, 409} and 200 in codes
+    assert [r.status_code for r in busy] == [409, 409]
+    assert all(r.json()["error"]["code"] == "session_busy" for r in busy)
+    assert after[-1].data["status"] == "answered"
+    assert turns == 1 + codes.count(200) + 1  # every accepted turn counted, none refused one
 
 
 def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
