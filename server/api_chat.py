@@ -9,7 +9,6 @@ from sse_starlette.sse import EventSourceResponse
 
 from server.api_deps import Caller, State
 from server.api_models import ChatRequest
-from server.chat_service import ChatRequestData
 from server.sse import event_stream
 from tools.errors import INVALID_ARGUMENT, SqlsageError
 
@@ -31,16 +30,7 @@ async def chat(
     of that turn is sent instead of starting a new one."""
     if last_event_id and await state.chat.remaining(principal, last_event_id):
         return event_stream(await state.chat.replay(principal, last_event_id), state.metrics)
-    live = await state.chat.start(
-        principal,
-        ChatRequestData(
-            message=body.message,
-            session_id=body.session_id,
-            db=body.db,
-            model=body.model,
-            cache=body.cache,
-        ),
-    )
+    live = await state.chat.start(principal, body)
     return event_stream(live.follow(0), state.metrics)
 
 

@@ -12,7 +12,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from graphs.turns import Turn, TurnRunner, check_question, collect
 from memory.server_stores import TurnLog
 from memory.sessions import SessionStore
 from server import request_context
+from server.api_models import ChatRequest
 from server.auth import Principal
 from server.event_buffer import LEASE_S, EventBuffer, TurnLeases
 from server.live_turns import LiveTurn, LiveTurns
@@ -47,17 +47,6 @@ class RetryLater(SqlsageError):
     def __init__(self, code: str, message: str, *, hint: str, retry_after_s: float) -> None:
         super().__init__(code, message, hint=hint)
         self.retry_after_s = retry_after_s
-
-
-@dataclass
-class ChatRequestData:
-    """What a chat request asks for, already type-checked by the API layer."""
-
-    message: str
-    session_id: str | None = None
-    db: str | None = None
-    model: str | None = None
-    cache: bool = True
 
 
 def parse_event_id(value: str) -> tuple[str, int, int]:
@@ -100,7 +89,7 @@ class ChatService:
 
     # -- starting a turn ---------------------------------------------------------------------
 
-    async def start(self, principal: Principal, req: ChatRequestData) -> LiveTurn:
+    async def start(self, principal: Principal, req: ChatRequest) -> LiveTurn:
         """Check the request, take the session's lease and start the turn; returns once its
         first event exists. Errors before that (bad question, unknown session/db/model, busy
         session, spent budget) are raised and nothing is started or written."""
