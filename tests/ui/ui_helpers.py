@@ -28,10 +28,13 @@ def send(page: Any, question: str) -> Any:
 
 
 def finished(turn: Any, status: str | None = "answered") -> Any:
-    """Wait until the turn got its done event (data-status set), optionally a given status."""
+    """Wait until the turn got its done event (data-status set), optionally a given status,
+    and its stream closed (the Send button is enabled again: the server has recorded the turn
+    and released the session, so the next question is accepted)."""
     expect(turn).to_have_attribute(
         "data-status", status or re.compile(r".+"), timeout=ANSWER_TIMEOUT_MS
     )
+    expect(turn.page.locator("#send")).to_be_enabled(timeout=ANSWER_TIMEOUT_MS)
     return turn
 
 
