@@ -33,6 +33,18 @@ def _cell(value: Any) -> str:
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
 
 
+_NUMBERS = frozenset({int, float})
+
+
+def _distinct(values: list[Any]) -> int:
+    """Distinct values, told apart by type too (1, 1.0 and true are three); JSON values
+    (lists, dicts) by their canonical text."""
+    try:
+        return len(set(zip(map(type, values), values, strict=True)))
+    except TypeError:
+        return len({json.dumps(v, sort_keys=True) for v in values})
+
+
 def column_stats(result: QueryResult) -> list[str]:
     """One line per column: type, nulls, and min/max for numbers or distinct count for text."""
     lines = []
@@ -40,11 +52,11 @@ def column_stats(result: QueryResult) -> list[str]:
         values = [row[i] for row in result.rows]
         present = [v for v in values if v is not None]
         nulls = len(values) - len(present)
-        numbers = [v for v in present if isinstance(v, int | float) and not isinstance(v, bool)]
-        if numbers and len(numbers) == len(present):
-            detail = f"min {min(numbers):g}, max {max(numbers):g}"
+        kinds = set(map(type, present))
+        if kinds and kinds <= _NUMBERS:
+            detail = f"min {min(present):g}, max {max(present):g}"
         else:
-            detail = f"{len({json.dumps(v, sort_keys=True) for v in present})} distinct"
+            detail = f"{_distinct(present)} distinct"
         lines.append(f"- {column.name} ({column.type}): {detail}, {nulls} null")
     return lines
 

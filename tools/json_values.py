@@ -41,6 +41,20 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+_PLAIN = frozenset({type(None), bool, int, str})
+_PLAIN_OR_FLOAT = _PLAIN | {float}
+
+
+def json_safe_row(row: Any) -> list[Any]:
+    """json_safe over one row; rows of plain values (most rows) are copied as they are."""
+    kinds = set(map(type, row))
+    if kinds <= _PLAIN:
+        return list(row)
+    if kinds <= _PLAIN_OR_FLOAT and all(math.isfinite(v) for v in row if type(v) is float):
+        return list(row)
+    return [json_safe(v) for v in row]
+
+
 def value_type(value: Any) -> str | None:
     """The normalized type of one Python value (None for NULL)."""
     if value is None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from tools.databases import Database
 from tools.errors import CANCELLED, INVALID_ARGUMENT, ROW_CAP, TIMEOUT, SqlsageError
-from tools.json_values import infer_type, json_safe
+from tools.json_values import infer_type, json_safe_row
 from tools.results import Column, QueryResult
 from tools.validate_sql import ValidationResult, validate_for
 
@@ -125,7 +125,7 @@ def execute_read_only(
     ]
     return QueryResult(
         columns=columns,
-        rows=[[json_safe(v) for v in row] for row in rows],
+        rows=[json_safe_row(row) for row in rows],
         row_count=len(rows),
         truncated=truncated,
         elapsed_ms=round(elapsed_ms, 3),

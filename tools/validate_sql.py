@@ -68,6 +68,11 @@ class ValidationResult(BaseModel):
         """The normalized SQL with the applied LIMIT replaced (run_sql fetches one extra row)."""
         if self._expression is None or not self.limit_applied:
             return self.sql
+        # The applied LIMIT is the outermost clause, generated last: where the text ends with
+        # it, swapping the number is the same as generating again (and ~0.25 ms cheaper).
+        suffix = f" LIMIT {self.limit}"
+        if self.sql.endswith(suffix):
+            return f"{self.sql[: -len(suffix)]} LIMIT {limit}"
         expression = self._expression.copy()
         expression.set("limit", exp.Limit(expression=exp.Literal.number(limit)))
         return expression.sql(dialect=self.dialect, copy=False)  # already a private copy
@@ -94,11 +99,18 @@ class RuleContext:
     limit_applied: bool = False
 
     def error(
-        self, code: str, message: str, node: exp.Expr | None = None, hint: str | None = None
+        self,
+        code: str,
+        message: str,
+        node: exp.Expr | None = None,
+        hint: str | None = None,
+        did_you_mean: str | None = None,
     ) -> SqlsageError:
         """An error that points at the node's position in the SQL."""
         line, col = _position(self.sql, node)
-        return SqlsageError(code, message, hint=hint, sql=self.sql, line=line, col=col)
+        return SqlsageError(
+            code, message, hint=hint, sql=self.sql, line=line, col=col, did_you_mean=did_you_mean
+        )
 
 
 Rule = Callable[[exp.Expr, RuleContext], exp.Expr]
@@ -349,6 +361,7 @@ def _unknown_table(ctx: RuleContext, table: exp.Table, catalog: SchemaCatalog) -
         f"Table '{wanted}' does not exist.",
         table,
         hint=hint + f"Known tables: {shown}.",
+        did_you_mean=by_lower[close[0]] if close else None,
     )
 
 
@@ -428,7 +441,11 @@ def _unknown_column(
         else ("Columns there: " + ", ".join(candidates[:40]) + ".")
     )
     return ctx.error(
-        UNKNOWN_COLUMN, f"Column '{column.name}' not found in table '{where}'.", column, hint=hint
+        UNKNOWN_COLUMN,
+        f"Column '{column.name}' not found in table '{where}'.",
+        column,
+        hint=hint,
+        did_you_mean=by_lower[close[0]] if close else None,
     )
 
 
