@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 # Stable snake_case codes. The README lists them; clients may switch on them.
 PARSE_ERROR = "parse_error"
@@ -75,6 +75,11 @@ class ErrorInfo(BaseModel):
     sql: str | None = None
     line: int | None = None
     col: int | None = None
+    did_you_mean: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The closest known name, for an unknown table or column.",
+    )
 
 
 class SqlsageError(Exception):
@@ -89,6 +94,7 @@ class SqlsageError(Exception):
         sql: str | None = None,
         line: int | None = None,
         col: int | None = None,
+        did_you_mean: str | None = None,
     ) -> None:
         if code not in CODES:
             raise ValueError(f"Unknown error code {code!r}; add it to tools/errors.py CODES.")
@@ -99,6 +105,7 @@ class SqlsageError(Exception):
         self.sql = sql
         self.line = line
         self.col = col
+        self.did_you_mean = did_you_mean
 
     def info(self) -> ErrorInfo:
         """The error as the shared error model."""
@@ -109,6 +116,7 @@ class SqlsageError(Exception):
             sql=self.sql,
             line=self.line,
             col=self.col,
+            did_you_mean=self.did_you_mean,
         )
 
     def to_dict(self) -> dict[str, Any]:
