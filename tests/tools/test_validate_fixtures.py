@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,5 +86,9 @@ def test_validate_case(case: Case, sample_db: object) -> None:
     assert first.message and first.hint, "every error says what was wrong and how to fix it"
     if case.hint:
         assert case.hint in first.hint
+        suggested = re.search(r"Did you mean '([^']+)'\?", case.hint)
+        if suggested and first.code in ("unknown_table", "unknown_column"):
+            # the suggestion as data, for clients that fix the SQL themselves (MCP)
+            assert first.did_you_mean == suggested.group(1)
     if case.message:
         assert case.message in first.message
