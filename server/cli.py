@@ -442,6 +442,40 @@ def serve(
 
 
 @app.command()
+def mcp(
+    transport: Annotated[
+        str, typer.Option("--transport", help="stdio (Claude Desktop/Code) or http.")
+    ] = "stdio",
+    host: Annotated[str, typer.Option("--host", help="HTTP: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="HTTP: TCP port.")] = 8001,
+    db: Annotated[
+        list[str] | None,
+        typer.Option("--db", help="Database(s) to serve, the first the default (name or URL)."),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option("--insecure-no-auth", help="HTTP: allow a non-loopback address without keys."),
+    ] = False,
+) -> None:
+    """Serve the tools, resources and prompts over MCP (stdio, or streamable HTTP at /mcp)."""
+    from server.mcp_serve import McpOptions, run_mcp
+
+    try:
+        run_mcp(
+            McpOptions(
+                transport=transport,
+                host=host,
+                port=port,
+                dbs=list(db or []),
+                insecure_no_auth=insecure_no_auth,
+                config=STATE.config,
+            )
+        )
+    except SqlsageError as error:
+        fail(error)
+
+
+@app.command()
 def demo(db: DbOption = None) -> None:
     """The main job on embedded defaults: schema, then a question's SQL validated, run, charted."""
     from server.demo import run_demo

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
@@ -23,13 +24,15 @@ err = Console(stderr=True, highlight=False)
 def print_error(error: SqlsageError) -> None:
     """The error code, message, position and hint on stderr."""
     where = f" (line {error.line}, col {error.col})" if error.line is not None else ""
+    # The message and hint quote user values and config keys ("[databases.NAME]"): escaped,
+    # so rich does not take them for markup and drop them.
     err.print(
-        f"[bold red]Error[/] [red]{error.code}[/]{where}: {error.message}",
+        f"[bold red]Error[/] [red]{error.code}[/]{where}: {escape(error.message)}",
         markup=True,
         soft_wrap=True,
     )
     if error.hint:
-        err.print(f"[yellow]Hint:[/] {error.hint}", soft_wrap=True)
+        err.print(f"[yellow]Hint:[/] {escape(error.hint)}", soft_wrap=True)
 
 
 def print_schema(page: SchemaPage) -> None:

@@ -79,13 +79,7 @@ def check_serve(options: ServeOptions, settings: Settings) -> None:
             hint="Set SQLSAGE_API_KEYS='key=user,...' (or api_keys_file), bind 127.0.0.1, or "
             "pass --insecure-no-auth if something in front of sqlsage authenticates.",
         )
-    for name in options.dbs:
-        if not looks_like_url(name) and name not in _known_databases(settings):
-            raise SqlsageError(
-                INVALID_ARGUMENT,
-                f"Unknown database '{name}'. Known: {', '.join(_known_databases(settings))}.",
-                hint="Name a [databases.NAME] from sqlsage.toml, or pass a SQLAlchemy URL.",
-            )
+    check_dbs(options.dbs, settings)
     family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -97,6 +91,17 @@ def check_serve(options: ServeOptions, settings: Settings) -> None:
                 f"Cannot listen on {options.host}:{options.port}: {exc.strerror or exc}.",
                 hint="Pick another --port, or stop what is using it.",
             ) from None
+
+
+def check_dbs(dbs: list[str], settings: Settings) -> None:
+    """Each --db is a configured name or a URL."""
+    for name in dbs:
+        if not looks_like_url(name) and name not in _known_databases(settings):
+            raise SqlsageError(
+                INVALID_ARGUMENT,
+                f"Unknown database '{name}'. Known: {', '.join(_known_databases(settings))}.",
+                hint="Name a [databases.NAME] from sqlsage.toml, or pass a SQLAlchemy URL.",
+            )
 
 
 def _known_databases(settings: Settings) -> list[str]:

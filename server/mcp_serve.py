@@ -1,0 +1,212 @@
+"""`sqlsage mcp`: the MCP server over stdio (Claude Desktop/Code launch it) or streamable HTTP
+at /mcp (the same API keys as the chat server, Host/Origin checks, loopback by default), and
+the pieces that mount it inside the main HTTP server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from server.auth import ApiKeys
+from server.resources import Resources
+from tools.errors import INVALID_ARGUMENT, SqlsageError
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import Context, MCPServer
+
+    from server.mcp_toolbox import McpToolbox
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+MCP_PATH = "/mcp"
+LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+
+
+@dataclass
+class McpOptions:
+    """What `sqlsage mcp` was asked for."""
+
+    transport: str = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8001
+    dbs: list[str] = field(default_factory=list)
+    insecure_no_auth: bool = False
+    config: Path | None = None
+
+
+def quiet_sdk_logs() -> None:
+    """The SDK logs each refused call at INFO; on stdio, logs go to stderr only, and only
+    warnings (the client gets every error as a tool result anyway)."""
+    for name in ("mcp", "mcp.server", "mcp.server.mcpserver", "mcp.server.lowlevel"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def owner_from_keys(keys: ApiKeys) -> Callable[[Context], str]:
+    """The caller of an HTTP request (its key already passed BearerKeys), 'local' on stdio."""
+
+    def owner(ctx: Context) -> str:
+        headers = ctx.headers
+        if not headers or not keys.enabled:
+            return "local"
+        principal = keys.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+        return principal.user
+
+    return owner
+
+
+def build_server(toolbox: McpToolbox, keys: ApiKeys) -> MCPServer:
+    """The MCP server with sessions owned by the caller's key."""
+    from server.mcp import build_mcp_server
+
+    return build_mcp_server(toolbox, owner_of=owner_from_keys(keys))
+
+
+class BearerKeys:
+    """Pure ASGI guard in front of the MCP endpoint: a valid API key (Authorization: Bearer
+    or X-API-Key), or 401 with a JSON error and a WWW-Authenticate challenge."""
+
+    def __init__(self, app: ASGIApp, keys: ApiKeys) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.keys.enabled:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            self.keys.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+        except SqlsageError as error:
+            body = json.dumps({"error": error.to_dict()}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b'Bearer realm="sqlsage"'),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def transport_security(host: str, extra_origins: list[str]) -> Any:
+    """DNS-rebinding protection: only Host headers naming this server's address, and only
+    Origins on loopback or configured (cors_origins), are served."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = list(LOOPBACK_HOSTS)
+    if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
+        hosts.append(f"{host}:*")
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=hosts,
+        allowed_origins=LOOPBACK_ORIGINS + extra_origins,
+    )
+
+
+def http_app(server: MCPServer, keys: ApiKeys, *, host: str, origins: list[str]) -> Any:
+    """The streamable-HTTP Starlette app (route /mcp, session manager in its lifespan)."""
+    inner = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        transport_security=transport_security(host, origins),
+        host=host,
+    )
+    inner.add_middleware(BearerKeys, keys=keys)
+    return inner
+
+
+def mount_routes(server: MCPServer, keys: ApiKeys, *, host: str, origins: list[str]) -> Any:
+    """For the main HTTP server: the /mcp route (behind BearerKeys) and the session manager
+    whose run() the host app enters in its lifespan."""
+    from starlette.routing import Route
+
+    inner = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        transport_security=transport_security(host, origins),
+        host=host,
+    )
+    route = next(r for r in inner.routes if isinstance(r, Route) and r.path == MCP_PATH)
+    guarded = Route(MCP_PATH, endpoint=BearerKeys(route.endpoint, keys), methods=None)
+    return guarded, server.session_manager
+
+
+@contextlib.asynccontextmanager
+async def opened(resources: Resources) -> AsyncIterator[tuple[McpToolbox, ApiKeys]]:
+    """The toolbox and keys for an MCP process of its own."""
+    from server.mcp_toolbox import open_toolbox
+
+    keys = ApiKeys.from_settings(resources.settings)
+    async with open_toolbox(resources) as toolbox:
+        yield toolbox, keys
+
+
+async def serve_stdio(resources: Resources) -> None:
+    """Serve MCP on stdin/stdout until the client closes it."""
+    quiet_sdk_logs()
+    async with opened(resources) as (toolbox, keys):
+        server = build_server(toolbox, keys)
+        await server.run_stdio_async()
+
+
+async def serve_http(resources: Resources, options: McpOptions) -> None:
+    """Serve MCP over streamable HTTP at /mcp until interrupted."""
+    import uvicorn
+
+    quiet_sdk_logs()
+    async with opened(resources) as (toolbox, keys):
+        server = build_server(toolbox, keys)
+        app = http_app(
+            server, keys, host=options.host, origins=resources.settings.cors_origin_list()
+        )
+        config = uvicorn.Config(
+            app, host=options.host, port=options.port, log_config=None, lifespan="on"
+        )
+        await uvicorn.Server(config).serve()
+
+
+def run_mcp(options: McpOptions) -> None:
+    """`sqlsage mcp`: check the options, then serve on the chosen transport."""
+    import anyio
+
+    from server.resources import build_resources
+    from server.serve import ServeOptions, check_dbs, check_serve, serve_env
+    from server.settings import load_settings
+
+    if options.transport not in ("stdio", "http"):
+        raise SqlsageError(
+            INVALID_ARGUMENT,
+            f"Unknown transport '{options.transport}'.",
+            hint="Use --transport stdio (Claude Desktop/Code) or --transport http.",
+        )
+    serve_options = ServeOptions(
+        host=options.host,
+        port=options.port,
+        dbs=options.dbs,
+        insecure_no_auth=options.insecure_no_auth,
+        config=options.config,
+    )
+    os.environ.update(serve_env(serve_options))
+    settings = load_settings(options.config)
+    if options.transport == "http":
+        check_serve(serve_options, settings)
+    else:
+        check_dbs(options.dbs, settings)
+    resources = build_resources(settings)
+    if options.transport == "stdio":
+        anyio.run(serve_stdio, resources)
+        return
+    shown = f"[{options.host}]" if ":" in options.host else options.host
+    print(f"sqlsage MCP is serving on http://{shown}:{options.port}{MCP_PATH}", flush=True)
+    anyio.run(serve_http, resources, options)
