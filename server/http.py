@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import api_chat, api_data, api_ops, api_sessions, request_context
@@ -25,6 +26,7 @@ from server.api_models import ErrorResponse
 from server.app_state import open_app_state
 from server.chat_service import RetryLater
 from server.logs import get_logger
+from server.mcp_serve import MCP_PATH, MountedMcp
 from server.settings import Settings, load_settings
 from tools.errors import (
     BUDGET_EXHAUSTED,
@@ -192,9 +194,14 @@ def create_app(
     """The HTTP app over one process's shared resources (opened in the lifespan)."""
     settings = settings or load_settings()
 
+    mcp = MountedMcp()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_app_state(settings, model_factory=model_factory) as state:
+        async with (
+            open_app_state(settings, model_factory=model_factory) as state,
+            mcp.opened(state.resources, state.runner, state.keys),
+        ):
             app.state.sqlsage = state
             yield
 
@@ -243,6 +250,8 @@ def create_app(
     for router in (api_chat.router, api_sessions.router, api_data.router, api_ops.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=api_ops.STATIC), name="static")
+    # MCP (streamable HTTP) for assistants, behind the same API keys as the API.
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, methods=None))
     origins = settings.cors_origin_list()
     if origins:
         app.add_middleware(

@@ -20,7 +20,9 @@ from tools.errors import INVALID_ARGUMENT, SqlsageError
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context, MCPServer
 
+    from graphs.turns import TurnRunner
     from server.mcp_toolbox import McpToolbox
+    from server.settings import Settings
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -101,45 +103,71 @@ class BearerKeys:
         await self.app(scope, receive, send)
 
 
-def transport_security(host: str, extra_origins: list[str]) -> Any:
-    """DNS-rebinding protection: only Host headers naming this server's address, and only
-    Origins on loopback or configured (cors_origins), are served."""
+def transport_security(host: str, settings: Settings) -> Any:
+    """DNS-rebinding protection: only Host headers naming this server (loopback, the bound
+    address, SQLSAGE_ALLOWED_HOSTS) and Origins on loopback or in SQLSAGE_CORS_ORIGINS."""
     from mcp.server.transport_security import TransportSecuritySettings
 
-    hosts = list(LOOPBACK_HOSTS)
+    hosts = list(LOOPBACK_HOSTS) + settings.allowed_host_list()
     if host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::"):
         hosts.append(f"{host}:*")
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=hosts,
-        allowed_origins=LOOPBACK_ORIGINS + extra_origins,
+        allowed_origins=LOOPBACK_ORIGINS + settings.cors_origin_list(),
     )
 
 
-def http_app(server: MCPServer, keys: ApiKeys, *, host: str, origins: list[str]) -> Any:
+def http_app(server: MCPServer, keys: ApiKeys, *, host: str, settings: Settings) -> Any:
     """The streamable-HTTP Starlette app (route /mcp, session manager in its lifespan)."""
     inner = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
-        transport_security=transport_security(host, origins),
+        transport_security=transport_security(host, settings),
         host=host,
     )
     inner.add_middleware(BearerKeys, keys=keys)
     return inner
 
 
-def mount_routes(server: MCPServer, keys: ApiKeys, *, host: str, origins: list[str]) -> Any:
-    """For the main HTTP server: the /mcp route (behind BearerKeys) and the session manager
-    whose run() the host app enters in its lifespan."""
-    from starlette.routing import Route
+class MountedMcp:
+    """The /mcp endpoint of the main HTTP server. The route exists from app creation; what
+    serves it is built in the lifespan over the app's own resources and runner (`opened`),
+    until then (and after) it answers 503."""
 
-    inner = server.streamable_http_app(
-        streamable_http_path=MCP_PATH,
-        transport_security=transport_security(host, origins),
-        host=host,
-    )
-    route = next(r for r in inner.routes if isinstance(r, Route) and r.path == MCP_PATH)
-    guarded = Route(MCP_PATH, endpoint=BearerKeys(route.endpoint, keys), methods=None)
-    return guarded, server.session_manager
+    def __init__(self) -> None:
+        self.endpoint: ASGIApp | None = None
+
+    @contextlib.asynccontextmanager
+    async def opened(
+        self, resources: Resources, runner: TurnRunner, keys: ApiKeys
+    ) -> AsyncIterator[None]:
+        """Serve MCP over the host's resources while the host runs."""
+        from starlette.routing import Route
+
+        from server.mcp_toolbox import McpToolbox
+
+        toolbox = McpToolbox(resources, runner=runner)
+        server = build_server(toolbox, keys)
+        inner = server.streamable_http_app(
+            streamable_http_path=MCP_PATH,
+            transport_security=transport_security("0.0.0.0", resources.settings),
+        )
+        route = next(r for r in inner.routes if isinstance(r, Route) and r.path == MCP_PATH)
+        async with server.session_manager.run():
+            self.endpoint = BearerKeys(route.endpoint, keys)
+            try:
+                yield
+            finally:
+                self.endpoint = None
+                await toolbox.aclose()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if self.endpoint is None:
+            body = b'{"error": {"code": "internal_error", "message": "MCP is not running."}}'
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.endpoint(scope, receive, send)
 
 
 @contextlib.asynccontextmanager
@@ -167,9 +195,7 @@ async def serve_http(resources: Resources, options: McpOptions) -> None:
     quiet_sdk_logs()
     async with opened(resources) as (toolbox, keys):
         server = build_server(toolbox, keys)
-        app = http_app(
-            server, keys, host=options.host, origins=resources.settings.cors_origin_list()
-        )
+        app = http_app(server, keys, host=options.host, settings=resources.settings)
         config = uvicorn.Config(
             app, host=options.host, port=options.port, log_config=None, lifespan="on"
         )

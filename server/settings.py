@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     budget_usd_per_day: float | None = Field(default=None, ge=0)
     max_body_bytes: int = Field(default=1_000_000, ge=1_024, le=100_000_000)
     cors_origins: str = ""
+    allowed_hosts: str = ""
     event_replay_ttl_s: float = Field(default=900.0, gt=0, le=86_400)
     export_max_rows: int = Field(default=100_000, ge=1, le=10_000_000)
     max_running_turns: int = Field(default=32, ge=1, le=10_000)
@@ -104,6 +105,11 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         """SQLSAGE_CORS_ORIGINS as a list (empty: CORS closed)."""
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    def allowed_host_list(self) -> list[str]:
+        """SQLSAGE_ALLOWED_HOSTS: Host headers the MCP endpoint answers besides loopback
+        (DNS-rebinding protection), e.g. 'sqlsage.example.com:*'."""
+        return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
 
     def admin_user_list(self) -> list[str]:
         """Users (from the API keys) allowed to read the audit log."""
