@@ -8,13 +8,20 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, cast
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langgraph.runtime import Runtime
 
 from agents.answer_check import invented_numbers
 from agents.context import NUMBER_CHECKS, AgentContext
 from agents.history import OWN_NAME, compaction, for_model, split_turns
 from agents.prompts import GAVE_UP, NUMBER_CHECK, SYSTEM
+from agents.streaming import stream_reply, text_parts
 from graphs.state import META, Guards, State, guards, meta, outcome, question_of, sql_of
 from graphs.state import last as last_of
 from graphs.tool_calls import REPAIRABLE, execute
@@ -135,7 +142,7 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
     checks = guards(state)
     if checks["failures"] >= ctx.repair_budget:
         _step_end(emit, "gave up", started)
-        return _close(state, ctx, None, checks)
+        return _close(state, ctx, None, checks, emit)
     out_of_steps = checks["tool_calls"] >= ctx.step_budget
     if out_of_steps:
         model: Any = ctx.chat_model  # the last word: no tools, answer with what there is
@@ -144,9 +151,7 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
             ctx.bound_model = ctx.chat_model.bind_tools(tool_schemas())
         model = ctx.bound_model
     messages = [_system(ctx, checks["tool_calls"]), *for_model(state.get("messages", []))]
-    response = await model.ainvoke(messages)
-    if not isinstance(response, AIMessage):
-        response = AIMessage(content=str(getattr(response, "content", response)))
+    response = await stream_reply(model, messages, _speaker(emit))
     calls = len(response.tool_calls) + len(response.invalid_tool_calls)
     _step_end(emit, f"{calls} tool call(s)" if calls else "answer", started)
     if calls and not out_of_steps:
@@ -155,7 +160,20 @@ async def call_model(state: State, runtime: Runtime[AgentContext]) -> dict[str, 
         nudge = _number_check(state, response, checks["number_checks"])
         if nudge is not None:
             return {"messages": [response, nudge]}
-    return _close(state, ctx, response, checks)
+    return _close(state, ctx, response, checks, emit)
+
+
+def _speaker(emit: Emit) -> Callable[[BaseMessage], None]:
+    """Turns the model's streamed chunks into `reasoning` and `token` events."""
+
+    def speak(chunk: BaseMessage) -> None:
+        text, reasoning = text_parts(chunk)
+        if reasoning:
+            emit("reasoning", {"text": reasoning})
+        if text:
+            emit("token", {"text": text})
+
+    return speak
 
 
 def _step_end(emit: Emit, summary: str, started: float) -> None:
@@ -193,11 +211,11 @@ def _closing(message: AIMessage, status: str, error: dict[str, Any] | None) -> A
 
 
 def _close(
-    state: State, ctx: AgentContext, response: AIMessage | None, checks: Guards
+    state: State, ctx: AgentContext, response: AIMessage | None, checks: Guards, emit: Emit
 ) -> dict[str, Any]:
-    """End the turn: the answer, or an honest 'could not answer' with the last error; and
-    compact older turns so checkpoints stay small. `checks` are the state's guards (the
-    caller has counted them already)."""
+    """End the turn: the answer, or an honest 'could not answer' with the last error (its
+    text streamed as the answer's); and compact older turns so checkpoints stay small.
+    `checks` are the state's guards (the caller has counted them already)."""
     messages: list[Any] = [*compaction(state.get("messages", []))]
     error = outcome(state).get("error")
     failures = checks["failures"]
@@ -231,6 +249,7 @@ def _close(
     gave_up = AIMessage(
         GAVE_UP.format(reason=error["message"]), response_metadata={META: {"ours": True}}
     )
+    emit("token", {"text": gave_up.content})
     return {"messages": [*messages, _closing(gave_up, "failed", error)]}
 
 

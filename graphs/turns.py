@@ -25,7 +25,7 @@ from graphs.state import turn_info as state_turn_info
 from tools.errors import INTERNAL_ERROR, INVALID_ARGUMENT, NOT_FOUND, SqlsageError
 
 MAX_QUESTION_CHARS = 4000
-STREAM_MODES = ["custom", "messages", "updates"]
+STREAM_MODES = ["custom", "updates"]
 
 
 def check_question(question: Any) -> str:

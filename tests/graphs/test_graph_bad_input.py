@@ -325,6 +325,39 @@ def test_provider_answering_garbage_fails_the_turn_not_the_session(
     assert [m.type for m in state.values["messages"]][:2] == ["human", "human"]
 
 
+@pytest.mark.filterwarnings("ignore:Items? .* on TypedDict class .*ReadOnly:UserWarning")
+def test_provider_streaming_malformed_tool_json_gets_a_second_chance(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent node streams the provider's reply itself: reasoning and text become events
+    as they arrive, and a tool call whose JSON is cut off is not "repaired" into one."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy-0000000000")
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    fake = fake_openai()
+    broken = fake.ToolCall("run_sql", '{"sql": "SELECT', id="c9")
+    answer = "I could not run a query for that; ask me again with the table name."
+    with fake.fake_openai_server() as server:
+        server.script(fake.Reply(tool_calls=(broken,)))
+        server.script(fake.Reply(answer, reasoning="The call was cut off; say so."))
+        model = make_chat_model("openai/gpt-4o-mini", api_base=server.url, timeout_s=10)
+        events = _ask_with(resources, model, GERMANY)
+        requests = list(server.requests)
+
+    out = collect(events)
+    assert out["status"] == "answered" and out["answer"] == answer
+    assert "".join(e.data["text"] for e in of_type(events, "token")) == answer
+    assert "".join(e.data["text"] for e in of_type(events, "reasoning")) == (
+        "The call was cut off; say so."
+    )
+    assert tool_steps(events) == []  # the broken call never ran
+    assert [s["summary"] for s in out["steps"] if s["name"] == "run_sql"] == [
+        "error: invalid arguments"
+    ]
+    [told] = [m for m in requests[1]["messages"] if m["role"] == "tool"]
+    assert told["tool_call_id"] == "c9"
+    assert str(told["content"]).startswith("Error [invalid_argument]")
+
+
 # ---- a database that goes down mid-session -----------------------------------------------
 @pytest.fixture
 def depot(prepared_dir: Path, tmp_path: Path) -> Iterator[tuple[Resources, TcpProxy, str]]:

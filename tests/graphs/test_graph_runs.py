@@ -158,6 +158,9 @@ def test_third_failed_query_exhausts_the_repair_budget(resources: Resources) -> 
     assert "Column 'amount_zzz' not found in table 'orders'" in out["error"]["message"]
     assert out["answer"].startswith("I could not answer")
     assert "amount_zzz" in out["answer"]
+    # The honest answer streams like a model's, after the agent step that gave up.
+    assert shape(events)[-4:-2] == [("step", "agent", "end"), ("token",)]
+    assert of_type(events, "token")[-1].data["text"] == out["answer"]
 
 
 def test_step_budget_stops_a_model_that_keeps_searching(resources: Resources) -> None:
