@@ -71,7 +71,7 @@ def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
     async def list_databases() -> Annotated[CallToolResult, DatabaseList]:
         """The databases you can query: name, SQL dialect, description, which is the default."""
         try:
-            return toolbox.list_databases()
+            return await toolbox.list_databases()
         except SqlsageError as error:
             raise _tool_error(error) from None
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tools.catalog import TableInfo
 from tools.errors import ErrorInfo
 from tools.results import Column
-from tools.semantic_search import SearchHit
+from tools.schema_models import TableInfo
+from tools.search_models import SearchHit
 
 
 class DatabaseItem(BaseModel):

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server.auth import ApiKeys
-from server.resources import Resources
 from tools.errors import INVALID_ARGUMENT, SqlsageError
 
 if TYPE_CHECKING:
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
 
     from graphs.turns import TurnRunner
     from server.mcp_toolbox import McpToolbox
+    from server.resources import Resources
     from server.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -171,31 +171,37 @@ class MountedMcp:
 
 
 @contextlib.asynccontextmanager
-async def opened(resources: Resources) -> AsyncIterator[tuple[McpToolbox, ApiKeys]]:
-    """The toolbox and keys for an MCP process of its own."""
+async def opened(settings: Settings) -> AsyncIterator[tuple[McpToolbox, ApiKeys]]:
+    """The toolbox (its resources built on the first call) and keys for an MCP process of
+    its own."""
     from server.mcp_toolbox import open_toolbox
 
-    keys = ApiKeys.from_settings(resources.settings)
-    async with open_toolbox(resources) as toolbox:
+    def build() -> Resources:
+        from server.resources import build_resources  # SQLAlchemy and sqlglot come with it
+
+        return build_resources(settings)
+
+    keys = ApiKeys.from_settings(settings)
+    async with open_toolbox(build) as toolbox:
         yield toolbox, keys
 
 
-async def serve_stdio(resources: Resources) -> None:
+async def serve_stdio(settings: Settings) -> None:
     """Serve MCP on stdin/stdout until the client closes it."""
     quiet_sdk_logs()
-    async with opened(resources) as (toolbox, keys):
+    async with opened(settings) as (toolbox, keys):
         server = build_server(toolbox, keys)
         await server.run_stdio_async()
 
 
-async def serve_http(resources: Resources, options: McpOptions) -> None:
+async def serve_http(settings: Settings, options: McpOptions) -> None:
     """Serve MCP over streamable HTTP at /mcp until interrupted."""
     import uvicorn
 
     quiet_sdk_logs()
-    async with opened(resources) as (toolbox, keys):
+    async with opened(settings) as (toolbox, keys):
         server = build_server(toolbox, keys)
-        app = http_app(server, keys, host=options.host, settings=resources.settings)
+        app = http_app(server, keys, host=options.host, settings=settings)
         config = uvicorn.Config(
             app, host=options.host, port=options.port, log_config=None, lifespan="on"
         )
@@ -206,7 +212,6 @@ def run_mcp(options: McpOptions) -> None:
     """`sqlsage mcp`: check the options, then serve on the chosen transport."""
     import anyio
 
-    from server.resources import build_resources
     from server.serve import ServeOptions, check_dbs, check_serve, serve_env
     from server.settings import load_settings
 
@@ -229,10 +234,9 @@ def run_mcp(options: McpOptions) -> None:
         check_serve(serve_options, settings)
     else:
         check_dbs(options.dbs, settings)
-    resources = build_resources(settings)
     if options.transport == "stdio":
-        anyio.run(serve_stdio, resources)
+        anyio.run(serve_stdio, settings)
         return
     shown = f"[{options.host}]" if ":" in options.host else options.host
     print(f"sqlsage MCP is serving on http://{shown}:{options.port}{MCP_PATH}", flush=True)
-    anyio.run(serve_http, resources, options)
+    anyio.run(serve_http, settings, options)

@@ -8,8 +8,8 @@ import asyncio
 import base64
 import contextlib
 import functools
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
@@ -26,13 +26,13 @@ from server.mcp_models import (
     ValidationOutput,
 )
 from server.mcp_render import bounded, result_text, short
-from server.resources import Resources
-from tools.databases import Database
 from tools.errors import SqlsageError
 
 if TYPE_CHECKING:
     from graphs.events import Event
     from graphs.turns import TurnRunner
+    from server.resources import Resources
+    from tools.databases import Database
     from tools.results import QueryResult
 
 T = TypeVar("T")
@@ -47,17 +47,49 @@ def _result(text: str, structured: dict[str, Any], *extra: Any) -> CallToolResul
     return CallToolResult(content=[*_text(text), *extra], structured_content=structured)
 
 
-@dataclass
 class McpToolbox:
     """What the MCP server's tools run on: the shared resources and, for `ask`, a TurnRunner
     (the host's, or one opened here on the first question: stdio servers that never ask
-    never import the agent)."""
+    never import the agent). Given a `build` function instead of resources, it builds them on
+    first use, so a stdio server answers `initialize` and `tools/list` before it has imported
+    SQLAlchemy or opened a database."""
 
-    resources: Resources
-    runner: TurnRunner | None = None
-    _own_runner: contextlib.AsyncExitStack | None = field(default=None, repr=False)
-    _runner_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
-    _turns: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+    def __init__(
+        self,
+        resources: Resources | None = None,
+        *,
+        runner: TurnRunner | None = None,
+        build: Callable[[], Resources] | None = None,
+    ) -> None:
+        if resources is None and build is None:
+            raise ValueError("McpToolbox needs resources or a function that builds them")
+        self._resources = resources
+        self._build = build
+        self._build_lock = threading.Lock()
+        self.runner = runner
+        self._own_runner: contextlib.AsyncExitStack | None = None
+        self._runner_lock = asyncio.Lock()
+        self._turns: set[asyncio.Task[Any]] = set()
+
+    @property
+    def resources(self) -> Resources:
+        """The shared resources (built on first use when given a build function)."""
+        if self._resources is None:
+            with self._build_lock:
+                if self._resources is None:
+                    assert self._build is not None
+                    self._resources = self._build()
+        return self._resources
+
+    @property
+    def built(self) -> bool:
+        """True once the resources exist (so closing them is needed)."""
+        return self._resources is not None
+
+    async def ready(self) -> None:
+        """Build the resources (first call only) off the event loop."""
+        if not self.built:
+            await self.off_loop(lambda: self.resources)
 
     def database(self, name: str | None) -> Database:
         """A configured database by name (the default one when None)."""
@@ -71,8 +103,9 @@ class McpToolbox:
 
     # -- the tools ----------------------------------------------------------------------------
 
-    def list_databases(self) -> CallToolResult:
+    async def list_databases(self) -> CallToolResult:
         """The configured databases."""
+        await self.ready()
         default = self.resources.settings.default_db()
         items = []
         for name in self.resources.databases.names():
@@ -105,6 +138,7 @@ class McpToolbox:
         """A page of the schema: names, summary or full detail."""
         from tools.schema_lookup import schema_lookup
 
+        await self.ready()
         database = self.database(db)
         page = await self.off_loop(
             schema_lookup,
@@ -126,6 +160,7 @@ class McpToolbox:
         """Tables, columns, values, glossary terms and examples for a question."""
         from tools.semantic_search import semantic_search
 
+        await self.ready()
         database = self.database(db)
         index = await self.off_loop(lambda: self.resources.index)
         found = await self.off_loop(semantic_search, index, database, question, k=k)
@@ -138,6 +173,7 @@ class McpToolbox:
         """Dry-run one statement: normalized SQL, or diagnostics."""
         from tools.validate_sql import validate_for
 
+        await self.ready()
         database = self.database(db)
         result = await self.off_loop(validate_for, database, sql, from_dialect=from_dialect)
         if result.valid:
@@ -157,6 +193,7 @@ class McpToolbox:
 
     async def run_sql(self, db: str | None, sql: str, max_rows: int | None) -> CallToolResult:
         """Validate and run one read-only query; rows capped at max_rows."""
+        await self.ready()
         database = self.database(db)
         return await self.off_loop(self._run_sql, database, sql, max_rows)
 
@@ -187,6 +224,7 @@ class McpToolbox:
         title: str | None,
     ) -> CallToolResult:
         """Run the query, chart its rows, render the chart as PNG."""
+        await self.ready()
         database = self.database(db)
         return await self.off_loop(self._build_chart, database, sql, chart_type, x, y, color, title)
 
@@ -232,6 +270,7 @@ class McpToolbox:
 
     async def add_example(self, db: str | None, question: str, sql: str) -> CallToolResult:
         """Validate a question/SQL pair, append it to the knowledge file, re-index."""
+        await self.ready()
         database = self.database(db)
         return await self.off_loop(self._add_example, database, question, sql)
 
@@ -270,6 +309,7 @@ class McpToolbox:
         checkpointed (the session stays consistent for the next question)."""
         from graphs.turns import Turn
 
+        await self.ready()
         database = self.database(db)
         runner = await self._runner()
         turn = Turn(question=question, session_id=session_id, db=database.name, owner=owner)
@@ -380,11 +420,13 @@ def _chart_image(spec: dict[str, Any]) -> ImageContent | None:
 
 
 @contextlib.asynccontextmanager
-async def open_toolbox(resources: Resources) -> AsyncIterator[McpToolbox]:
-    """A toolbox for a process of its own (stdio or HTTP); closes what it opened."""
-    toolbox = McpToolbox(resources)
+async def open_toolbox(build: Callable[[], Resources]) -> AsyncIterator[McpToolbox]:
+    """A toolbox for a process of its own (stdio or HTTP), its resources built on first use;
+    closes what it opened."""
+    toolbox = McpToolbox(build=build)
     try:
         yield toolbox
     finally:
         await toolbox.aclose()
-        resources.close()
+        if toolbox.built:
+            toolbox.resources.close()

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.settings import DEFAULT_DB_FROM_URL, SAMPLE_DB, DatabaseSettings, Settings
-from tools.databases import Database, DatabaseConfig, DatabaseRegistry, looks_like_url
+from tools.databases import Database, DatabaseConfig, DatabaseRegistry
+from tools.urls import looks_like_url
 
 if TYPE_CHECKING:
     from memory.index import KnowledgeIndex

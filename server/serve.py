@@ -12,8 +12,8 @@ from pathlib import Path
 
 from server.auth import ApiKeys
 from server.settings import Settings, load_settings
-from tools.databases import looks_like_url
 from tools.errors import INVALID_ARGUMENT, INVALID_CONFIG, SqlsageError
+from tools.urls import looks_like_url
 
 APP_FACTORY = "server.http:create_app_from_env"
 

@@ -13,11 +13,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from tools.errors import INVALID_CONFIG, SqlsageError
+from tools.schema_models import ColumnInfo, ForeignKey, TableInfo
 
 if TYPE_CHECKING:
     from tools.databases import Database
@@ -25,45 +25,6 @@ if TYPE_CHECKING:
 SAMPLE_VALUES = 5
 LOW_CARDINALITY = 30  # a text column with at most this many distinct values gets samples
 _STATS_TIMEOUT_S = 2.0
-
-
-class ColumnInfo(BaseModel):
-    """One exposed column."""
-
-    name: str
-    type: str
-    nullable: bool = True
-    default: str | None = None
-    comment: str | None = None
-    primary_key: bool = False
-    samples: list[str] | None = Field(default=None, description="A few distinct values.")
-
-
-class ForeignKey(BaseModel):
-    """columns of this table -> ref_columns of ref_table."""
-
-    columns: list[str]
-    ref_table: str
-    ref_columns: list[str]
-
-
-class TableInfo(BaseModel):
-    """One exposed table or view."""
-
-    name: str
-    schema_name: str | None = None
-    kind: str = "table"
-    comment: str | None = None
-    columns: list[ColumnInfo] = Field(default_factory=list)
-    primary_key: list[str] = Field(default_factory=list)
-    foreign_keys: list[ForeignKey] = Field(default_factory=list)
-    row_estimate: int | None = None
-    hidden_columns: int = Field(default=0, description="Columns excluded by configuration.")
-
-    def column(self, name: str) -> ColumnInfo | None:
-        """The column called `name`, compared case-insensitively."""
-        wanted = name.lower()
-        return next((c for c in self.columns if c.name.lower() == wanted), None)
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:

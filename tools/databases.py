@@ -246,8 +246,3 @@ class DatabaseRegistry:
         """Dispose of every engine."""
         for database in self._databases.values():
             database.dispose()
-
-
-def looks_like_url(value: str) -> bool:
-    """Whether a --db value is a URL rather than a configured name."""
-    return "://" in value

@@ -9,12 +9,11 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field
-
 from memory.index_documents import KINDS, IndexDoc
 from tools.catalog import TableInfo
 from tools.errors import INVALID_ARGUMENT, SqlsageError
 from tools.schema_lookup import render_table
+from tools.search_models import SearchHit, SearchResult
 
 if TYPE_CHECKING:
     from memory.index import KnowledgeIndex
@@ -27,26 +26,6 @@ RRF_K = 60
 CANDIDATES = 60
 WIDE_TABLE = 15  # wider tables show only their relevant columns and keys
 KIND_WEIGHT = {"table": 1.0, "column": 1.0, "value": 1.0, "glossary": 0.7, "example": 0.7}
-
-
-class SearchHit(BaseModel):
-    """One ranked document."""
-
-    kind: str
-    table: str | None
-    column: str | None
-    text: str
-    score: float
-
-
-class SearchResult(BaseModel):
-    """Ranked hits, ranked tables (with join paths added) and a rendering for a model."""
-
-    database: str
-    question: str
-    hits: list[SearchHit]
-    tables: list[str] = Field(description="Ranked tables, then tables added to join them.")
-    context: str = Field(description="Compact CREATE TABLE-like rendering for a model.")
 
 
 def semantic_search(

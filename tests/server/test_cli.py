@@ -35,7 +35,8 @@ def test_validate_json_rejected_points_at_the_column(cli: Any) -> None:
     error = json.loads(done.stdout)["errors"][0]
     assert error["code"] == "unknown_column" and error["hint"] == "Did you mean 'name'?"
     assert (error["line"], error["col"]) == (1, 8)
-    assert set(error) == {"code", "message", "hint", "line", "col"}
+    assert error["did_you_mean"] == "name"
+    assert set(error) == {"code", "message", "hint", "line", "col", "did_you_mean"}
 
 
 def test_validate_human_and_from_dialect(cli: Any) -> None:
