@@ -13,6 +13,19 @@ from tools.schema_models import TableInfo
 from tools.search_models import SearchHit
 
 
+def _rows_schema(schema: dict[str, Any]) -> None:
+    # Each row is an array of any JSON values, in column order. An explicit `"items": {}` per
+    # cell says nothing more, yet makes a validating client (the SDK's checks every result
+    # against the outputSchema) descend into every cell: 60 ms for 1,000 x 9 instead of 8.
+    schema["items"] = {"type": "array"}
+
+
+ROWS = Field(
+    description="One array per row, values in column order (JSON-safe).",
+    json_schema_extra=_rows_schema,
+)
+
+
 class DatabaseItem(BaseModel):
     """One configured database (never its URL or password)."""
 
@@ -71,7 +84,7 @@ class QueryOutput(BaseModel):
     database: str
     sql: str = Field(description="The validated SQL that ran.")
     columns: list[Column]
-    rows: list[list[Any]]
+    rows: list[list[Any]] = ROWS
     row_count: int
     truncated: bool = Field(description="True when the query had more rows than max_rows.")
     elapsed_ms: float
@@ -98,7 +111,7 @@ class AskOutput(BaseModel):
     answer: str
     sql: str | None
     columns: list[Column]
-    rows: list[list[Any]]
+    rows: list[list[Any]] = ROWS
     row_count: int
     truncated: bool
     chart: dict[str, Any] | None = Field(description="Vega-Lite spec, if a chart was built.")
