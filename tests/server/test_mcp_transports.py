@@ -175,25 +175,30 @@ def test_http_refusals_say_why(http_mcp: str) -> None:
 
 
 def test_main_server_mounts_mcp_behind_its_keys(server_dir: Path, instant: InstantModel) -> None:
-    settings = settings_for(server_dir, api_keys=f"{KEY}=bob")
+    other = "mcp-other-key-0987654321"
+    settings = settings_for(server_dir, api_keys=f"{KEY}=bob,{other}=carol")
     with live_server(settings, model_factory=lambda spec: instant) as srv:
         url = f"{srv.url}/mcp"
         names, result = asyncio.run(_list_and_run(url, {"x-api-key": KEY}, "legacy"))
         assert len(names) == 8 and result.structured_content["rows"] == [[42]]
         assert httpx.post(url, json=INIT, headers=MCP_HEADERS, timeout=30).status_code == 401
 
-        async def ask() -> Any:
+        async def ask(key: str, **args: Any) -> Any:
             async with (
-                httpx2.AsyncClient(headers={"authorization": f"Bearer {KEY}"}, timeout=60) as http,
+                httpx2.AsyncClient(headers={"authorization": f"Bearer {key}"}, timeout=60) as http,
                 Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
             ):
-                return await client.call_tool("ask", {"question": "Customers per segment?"})
+                return await client.call_tool("ask", {"question": "Customers per segment?", **args})
 
-        answer = asyncio.run(ask())
+        answer = asyncio.run(ask(KEY))
         assert answer.structured_content["status"] == "answered", text_of(answer)
-        # The session belongs to the key's user, like sessions made through the chat API.
-        session = srv.state.sessions.get(answer.structured_content["session_id"])
-        assert session.owner == "bob"
+        # The session belongs to the key's user, like sessions made through the chat API:
+        # another user cannot continue it (nor learn that it exists).
+        session_id = answer.structured_content["session_id"]
+        assert srv.state.sessions.get(session_id).owner == "bob"
+        stolen = asyncio.run(ask(other, session_id=session_id))
+        assert stolen.is_error and "[not_found]" in text_of(stolen)
+        assert srv.state.sessions.get(session_id).turns == 1
 
 
 def _inspector(server_dir: Path, *args: str) -> Any:
