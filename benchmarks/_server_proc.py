@@ -7,8 +7,10 @@ generator can read the server's RSS from /proc/<pid>/status).
 --prepare generates the sample database and builds its knowledge index, then exits.
 Serving, it runs create_app on 127.0.0.1 only, with an instant scripted model (semantic_search
 -> run_sql -> build_chart -> answer, like tests/server/instant_model.py, which benchmarks must
-not import) and rate limits too high to bite. Prints `LISTENING <port>` once uvicorn accepts
-connections; stops on SIGTERM/SIGINT (uvicorn lets running turns finish).
+not import) and rate limits too high to bite, on the event loop `sqlsage serve` gets from
+uvicorn.run (uvloop when installed). Prints `LISTENING <port>` once uvicorn accepts
+connections; stops on SIGTERM/SIGINT (uvicorn lets running turns finish). `--profile FILE`
+writes cProfile stats of the whole serving run to FILE at exit (slows the server down).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--prepare", action="store_true", help="build the index, then exit")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats here at exit")
     args = parser.parse_args()
 
     import uvicorn
@@ -104,7 +107,21 @@ def main() -> None:
             print(f"LISTENING {sock.getsockname()[1]}", flush=True)
         await task
 
-    asyncio.run(serve())
+    # uvicorn.run's loop (what `sqlsage serve` runs on), not asyncio.run's default one.
+    loop_factory = config.get_loop_factory()
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve())
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
     sys.exit(0 if server.started else 1)
 
 

@@ -28,15 +28,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import json
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 from _common import ROOT, emit_result, percentile, print_table
@@ -45,6 +47,7 @@ SERVER = Path(__file__).with_name("_server_proc.py")
 QUESTION = "How many customers are there in each segment?"
 TURNS = 5_000
 CONCURRENCY = 200
+CLOSED_TURNS = 2_000
 WARMUP_SEQUENTIAL = 10
 WARMUP_WAVES = 2
 MAX_SECONDS = 900.0  # no new wave starts after this (a slow machine ends early, flagged)
@@ -161,92 +164,316 @@ class ServerProcess:
             return "(no log)"
 
 
-async def wait_ready(client: httpx.AsyncClient, deadline: float) -> None:
-    """Poll GET /api/ready until it answers 200."""
-    last = ""
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            response = await client.get("/api/ready")
-            if response.status_code == 200:
+# ---- the clients ---------------------------------------------------------------------------
+def parse_frames(chunk: bytes, out: Chat, started: float) -> bool:
+    """Count the complete SSE frames of `chunk` into `out`; True once `done` came."""
+    now = time.perf_counter()
+    seen_done = False
+    for frame in chunk.split(b"\r\n\r\n"):
+        if b"data:" not in frame:  # pings are comments and carry no data
+            continue
+        out.events += 1
+        if out.first_s is None:
+            out.first_s = now - started
+        if b"event: error" in frame and out.error is None:
+            out.error = "error event"
+        if b"event: done" in frame:
+            seen_done, out.done_s = True, now - started
+    return seen_done
+
+
+class HttpxClient:
+    """httpx.AsyncClient with a pool as large as the concurrency: a typical Python client."""
+
+    name = "httpx"
+
+    def __init__(self, url: str, concurrency: int) -> None:
+        # Idle connections expire before uvicorn's 5 s keep-alive timeout: a busy server closes
+        # an idle connection on its timer just as a new request arrives on it (a ReadError).
+        limits = httpx.Limits(
+            max_connections=concurrency + 10,
+            max_keepalive_connections=concurrency + 10,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
+        )
+        timeout = httpx.Timeout(CHAT_TIMEOUT_S, connect=30.0)
+        self.client = httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout)
+
+    async def connect(self, n: int) -> list[Any]:
+        """The pool opens (or reuses) connections as requests go out, inside the clock."""
+        return [None] * n
+
+    async def release(self, conns: list[Any]) -> None:
+        """Nothing to do: the pool keeps them."""
+
+    async def chat(self, conn: Any, message: str) -> Chat:
+        """One POST /api/chat in a new session, read to the end of its stream."""
+        out = Chat()
+        started = time.perf_counter()
+        seen_done = False
+        try:
+            async with self.client.stream(
+                "POST", "/api/chat", json={"message": message}
+            ) as response:
+                out.status = response.status_code
+                if response.status_code != 200:
+                    body = (await response.aread()).decode(errors="replace")
+                    out.error = f"HTTP {response.status_code}: {body[:200]}"
+                    return out
+                frame: list[str] = []
+                async for line in response.aiter_lines():
+                    if line:
+                        frame.append(line)
+                        continue
+                    text = "\r\n".join(frame).encode()
+                    seen_done = parse_frames(text, out, started) or seen_done
+                    frame = []
+        except httpx.HTTPError as exc:
+            out.error = f"{type(exc).__name__}: {exc}"[:200]
+            return out
+        if not seen_done and out.error is None:
+            out.error = "stream ended without done"
+        return out
+
+    async def health(self, conn: Any) -> float:
+        """One GET /api/health; seconds."""
+        started = time.perf_counter()
+        (await self.client.get("/api/health")).raise_for_status()
+        return time.perf_counter() - started
+
+    async def ready(self) -> int:
+        """GET /api/ready's status."""
+        return (await self.client.get("/api/ready")).status_code
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self.client.aclose()
+
+
+class RawConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: sends a request, reads its (chunked) answer. The
+    least client work there is: no header objects, no line iterator, one callback per read."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.lost = True
+        self.status = 0
+        self._buf = b""
+        self._body = b""
+        self._head: tuple[bool, int] | None = None  # chunked, content length
+        self._on_body: Callable[[bytes], object] = lambda data: None
+        self._answer: asyncio.Future[int] | None = None
+
+    async def open(self, host: str, port: int) -> RawConnection:
+        """Connect (again: the same object serves a new socket)."""
+        await asyncio.get_running_loop().create_connection(lambda: self, host, port)
+        return self
+
+    def close(self) -> None:
+        """Close the socket."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport."""
+        self.transport, self.lost = cast(asyncio.Transport, transport), False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """A request in flight fails."""
+        self.lost = True
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(ConnectionError(f"connection lost ({exc})"))
+
+    def request(self, raw: bytes, on_body: Callable[[bytes], object]) -> asyncio.Future[int]:
+        """Send `raw`; `on_body` sees the decoded body, complete SSE frames at a time (status
+        in .status by then). Resolves to the status once the answer is complete."""
+        assert self.transport is not None
+        self._buf, self._body, self._head, self._on_body = b"", b"", None, on_body
+        self._answer = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return self._answer
+
+    def data_received(self, data: bytes) -> None:
+        """Parse the head, then the chunks (or a Content-Length body)."""
+        self._buf += data
+        if self._head is None:
+            end = self._buf.find(b"\r\n\r\n")
+            if end < 0:
                 return
-            last = response.text[:300]
+            lines = self._buf[:end].lower().split(b"\r\n")
+            self._buf = self._buf[end + 4 :]
+            self.status = int(lines[0].split()[1])
+            length = next((int(h[15:]) for h in lines if h.startswith(b"content-length:")), 0)
+            self._head = (b"transfer-encoding: chunked" in lines, length)
+        chunked, length = self._head
+        if not chunked:
+            if len(self._buf) >= length:
+                self._on_body(self._buf[:length])
+                self._resolve()
+            return
+        while (line_end := self._buf.find(b"\r\n")) >= 0:
+            size = int(self._buf[:line_end], 16)
+            if len(self._buf) < line_end + 2 + size + 2:
+                return
+            piece = self._buf[line_end + 2 : line_end + 2 + size]
+            self._buf = self._buf[line_end + 2 + size + 2 :]
+            if size == 0:
+                self._resolve()
+                return
+            # SSE frames may straddle chunks: hand over complete frames only.
+            self._body += piece
+            cut = self._body.rfind(b"\r\n\r\n")
+            if cut >= 0:
+                self._on_body(self._body[: cut + 4])
+                self._body = self._body[cut + 4 :]
+
+    def _resolve(self) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(self.status)
+
+
+class RawClient:
+    """HTTP/1.1 over asyncio sockets, connections opened before the clock starts."""
+
+    name = "raw"
+
+    def __init__(self, url: str, concurrency: int) -> None:
+        self.host, port = url.rsplit("//", 1)[1].split(":")
+        self.port = int(port)
+        body = json.dumps({"message": QUESTION}).encode()
+        self._chat = (
+            f"POST /api/chat HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        self._health = f"GET /api/health HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
+        self._ready = self._health.replace(b"/api/health", b"/api/ready")
+
+    async def connect(self, n: int) -> list[RawConnection]:
+        """`n` fresh connections (uvicorn closes idle ones after 5 s, so none are kept)."""
+        return list(
+            await asyncio.gather(*(RawConnection().open(self.host, self.port) for _ in range(n)))
+        )
+
+    async def release(self, conns: list[RawConnection]) -> None:
+        """Close them."""
+        for conn in conns:
+            conn.close()
+
+    async def chat(self, conn: RawConnection, message: str) -> Chat:
+        """One POST /api/chat in a new session on `conn` (reopened inside the clock if the
+        server had closed it), read to the end of its stream."""
+        out = Chat()
+        started = time.perf_counter()
+        seen_done = False
+        body: list[bytes] = []
+
+        def on_body(data: bytes) -> None:
+            nonlocal seen_done
+            if conn.status != 200:
+                body.append(data)
+            elif parse_frames(data, out, started):
+                seen_done = True
+
+        try:
+            if conn.lost:
+                await conn.open(self.host, self.port)
+            out.status = await asyncio.wait_for(conn.request(self._chat, on_body), CHAT_TIMEOUT_S)
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            out.error = f"{type(exc).__name__}: {exc}"[:200]
+            conn.close()
+            return out
+        if out.status != 200:
+            out.error = f"HTTP {out.status}: {b''.join(body)[:200].decode(errors='replace')}"
+        elif not seen_done and out.error is None:
+            out.error = "stream ended without done"
+        return out
+
+    async def health(self, conn: RawConnection) -> float:
+        """One GET /api/health on `conn`; seconds."""
+        started = time.perf_counter()
+        status = await conn.request(self._health, lambda data: None)
+        if status != 200:
+            raise RuntimeError(f"/api/health answered {status}")
+        return time.perf_counter() - started
+
+    async def ready(self) -> int:
+        """GET /api/ready's status (on a connection of its own)."""
+        conn = await RawConnection().open(self.host, self.port)
+        try:
+            return await conn.request(self._ready, lambda data: None)
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        """Nothing stays open between waves."""
+
+
+Client = HttpxClient | RawClient
+
+
+async def wait_ready(client: Client, deadline: float) -> None:
+    """Poll GET /api/ready until it answers 200."""
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            if (last := await client.ready()) == 200:
+                return
+        except (httpx.HTTPError, OSError) as exc:
+            last = exc
         await asyncio.sleep(0.2)
     raise RuntimeError(f"/api/ready did not answer 200 in time; last answer: {last}")
 
 
-# ---- the client ----------------------------------------------------------------------------
-async def chat(client: httpx.AsyncClient, message: str) -> Chat:
-    """One POST /api/chat in a new session, read to the end of its stream."""
-    out = Chat()
-    started = time.perf_counter()
-    seen_done = False
-    try:
-        async with client.stream("POST", "/api/chat", json={"message": message}) as response:
-            out.status = response.status_code
-            if response.status_code != 200:
-                body = (await response.aread()).decode(errors="replace")
-                out.error = f"HTTP {response.status_code}: {body[:200]}"
-                return out
-            event, has_data = "message", False
-            async for line in response.aiter_lines():
-                if line == "":
-                    if has_data:  # a complete frame (pings are comments and carry no data)
-                        out.events += 1
-                        if out.first_s is None:
-                            out.first_s = time.perf_counter() - started
-                        if event == "error" and out.error is None:
-                            out.error = "error event"
-                        if event == "done":
-                            seen_done = True
-                            out.done_s = time.perf_counter() - started
-                    event, has_data = "message", False
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    has_data = True
-    except httpx.HTTPError as exc:
-        out.error = f"{type(exc).__name__}: {exc}"[:200]
-        return out
-    if not seen_done and out.error is None:
-        out.error = "stream ended without done"
-    return out
-
-
-async def wave(client: httpx.AsyncClient, size: int) -> Wave:
+async def wave(client: Client, size: int) -> Wave:
     """`size` chats started at once; returns when all have ended."""
+    conns = await client.connect(size)
     started = time.perf_counter()
-    chats = await asyncio.gather(*(chat(client, QUESTION) for _ in range(size)))
-    return Wave(list(chats), time.perf_counter() - started)
+    chats = await asyncio.gather(*(client.chat(c, QUESTION) for c in conns))
+    wall = time.perf_counter() - started
+    await client.release(conns)
+    return Wave(list(chats), wall)
 
 
-async def health_wave(client: httpx.AsyncClient, size: int) -> list[float]:
+async def closed_loop(client: Client, workers: int, turns: int) -> Wave:
+    """`workers` clients, each starting its next chat as soon as its previous one ended (like
+    `wrk -c 200`), until `turns` chats have been started."""
+    conns = await client.connect(workers)
+    left = turns
+    started = time.perf_counter()
+
+    async def worker(conn: Any) -> list[Chat]:
+        nonlocal left
+        mine = []
+        while left > 0:
+            left -= 1
+            mine.append(await client.chat(conn, QUESTION))
+        return mine
+
+    done = await asyncio.gather(*(worker(c) for c in conns))
+    wall = time.perf_counter() - started
+    await client.release(conns)
+    return Wave([c for chats in done for c in chats], wall)
+
+
+async def health_wave(client: Client, size: int) -> list[float]:
     """`size` GET /api/health at once: the floor any request pays on this server and client
     (HTTP, routing, middleware, the client's own work), for reading the chat figures against."""
-
-    async def one() -> float:
-        started = time.perf_counter()
-        response = await client.get("/api/health")
-        response.raise_for_status()
-        return time.perf_counter() - started
-
-    return list(await asyncio.gather(*(one() for _ in range(size))))
+    conns = await client.connect(size)
+    try:
+        return list(await asyncio.gather(*(client.health(c) for c in conns)))
+    finally:
+        await client.release(conns)
 
 
 async def drive(args: argparse.Namespace, server: ServerProcess, url: str) -> dict:
-    """Warm up, record RSS, run the measured waves, record RSS again."""
-    # Idle connections expire before uvicorn's 5 s keep-alive timeout: a busy server closes
-    # an idle connection on its timer just as a new request arrives on it (a ReadError here).
-    limits = httpx.Limits(
-        max_connections=args.concurrency + 10,
-        max_keepalive_connections=args.concurrency + 10,
-        keepalive_expiry=KEEPALIVE_EXPIRY_S,
-    )
-    timeout = httpx.Timeout(CHAT_TIMEOUT_S, connect=30.0)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
+    """Warm up, record RSS, run the measured waves and the closed loop, record RSS again."""
+    client: Client = (RawClient if args.client == "raw" else HttpxClient)(url, args.concurrency)
+    try:
         await wait_ready(client, time.monotonic() + START_TIMEOUT_S)
         warm_errors = 0
         for _ in range(args.warmup_sequential):
-            warm_errors += (await chat(client, QUESTION)).error is not None
+            (conn,) = await client.connect(1)
+            warm_errors += (await client.chat(conn, QUESTION)).error is not None
+            await client.release([conn])
         for _ in range(args.warmup_waves):
             warm = await wave(client, args.concurrency)
             warm_errors += sum(c.error is not None for c in warm.chats)
@@ -288,11 +515,20 @@ async def drive(args: argparse.Namespace, server: ServerProcess, url: str) -> di
         wall = time.perf_counter() - began
         await asyncio.sleep(SETTLE_S)
         rss_after = server.rss_kb()
+        closed = None
+        if args.closed_turns > 0 and done_turns >= args.turns:
+            closed = await closed_loop(client, args.concurrency, args.closed_turns)
+            print(f"  closed loop: {len(closed.chats):,} turns  {closed.wall_s:6.1f} s", flush=True)
+            await asyncio.sleep(SETTLE_S)
+    finally:
+        await client.close()
     return {
         "run": run,
+        "closed": closed,
         "wall_s": wall,
         "rss_warm_kb": rss_warm,
         "rss_after_kb": rss_after,
+        "rss_closed_kb": server.rss_kb() if closed is not None else None,
         "rss_peak_kb": max(peak_kb, rss_after or 0),
         "timed_out": done_turns < args.turns,
         "warm_errors": warm_errors,
@@ -340,6 +576,11 @@ def report(args: argparse.Namespace, result: dict) -> bool:
         ),
         latency_row(f"all {len(run.waves)} waves", chats, result["wall_s"]),
     ]
+    closed: Wave | None = result["closed"]
+    if closed is not None:
+        rows.append(
+            latency_row(f"closed loop ({args.concurrency} clients)", closed.chats, closed.wall_s)
+        )
     print()
     print_table(headers, rows)
 
@@ -353,18 +594,24 @@ def report(args: argparse.Namespace, result: dict) -> bool:
             [f"after {len(chats):,} turns", _mb(after)],
             ["peak seen (after a wave)", _mb(result["rss_peak_kb"])],
             ["growth %", None if growth is None else round(growth, 1)],
+            *(
+                [[f"after {len(closed.chats):,} more (closed loop)", _mb(result["rss_closed_kb"])]]
+                if closed is not None
+                else []
+            ),
         ],
     )
 
+    every = chats + (closed.chats if closed is not None else [])
     kinds: dict[str, int] = {}
-    for c in chats:
+    for c in every:
         if c.error is not None:
             kinds[c.error.split(":")[0]] = kinds.get(c.error.split(":")[0], 0) + 1
     if kinds:
         print("\nerrors by kind: " + ", ".join(f"{k} x{n}" for k, n in kinds.items()))
-        print("first error: " + next(c.error for c in chats if c.error))
+        print("first error: " + next(c.error for c in every if c.error))
 
-    errors = sum(c.error is not None for c in chats)
+    errors = sum(c.error is not None for c in every)
     p99_first = rows[0][4]
     verdicts = {
         "zero errors": errors == 0 and not result["timed_out"],
@@ -384,10 +631,13 @@ def report(args: argparse.Namespace, result: dict) -> bool:
         {
             "turns": len(chats),
             "concurrency": args.concurrency,
+            "client": args.client,
             "errors": errors,
             "error_kinds": kinds,
             "first_wave": dict(zip(headers[1:], rows[0][1:], strict=True)),
             "all_waves": dict(zip(headers[1:], rows[1][1:], strict=True)),
+            "closed_loop": dict(zip(headers[1:], rows[2][1:], strict=True)) if closed else None,
+            "rss_closed_mb": round(result["rss_closed_kb"] / 1024, 1) if closed else None,
             "rss_warm_mb": round(warm / 1024, 1) if warm else None,
             "rss_after_mb": round(after / 1024, 1) if after else None,
             "rss_peak_mb": round(result["rss_peak_kb"] / 1024, 1),
@@ -407,11 +657,24 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=TURNS)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
     parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS)
+    parser.add_argument(
+        "--closed-turns",
+        type=int,
+        default=CLOSED_TURNS,
+        help="then this many chats from --concurrency clients in a closed loop (0: none)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw: HTTP/1.1 on asyncio sockets opened before the clock; httpx: AsyncClient",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 400 turns, 50 at once")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and log")
     args = parser.parse_args()
     if args.quick:
         args.turns, args.concurrency = min(args.turns, 400), min(args.concurrency, 50)
+        args.closed_turns = min(args.closed_turns, 200)
     args.warmup_sequential = 3 if args.quick else WARMUP_SEQUENTIAL
     args.warmup_waves = 1 if args.quick else WARMUP_WAVES
     if args.turns < 1 or args.concurrency < 1:
@@ -419,7 +682,10 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="sqlsage-load-"))
     server = ServerProcess(folder / "data", folder / "server.log")
-    print(f"server load: {args.turns:,} turns, {args.concurrency} concurrent, data in {folder}")
+    print(
+        f"server load: {args.turns:,} turns in waves of {args.concurrency} + "
+        f"{args.closed_turns:,} closed-loop, {args.client} client, data in {folder}"
+    )
     completed = False  # a missed target is a figure, not a failure: exit 0 then
     try:
         server.prepare()
