@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Header, Query
-from sse_starlette.sse import EventSourceResponse
 
 from server.api_deps import Caller, State
 from server.api_models import ChatRequest
-from server.sse import event_stream
+from server.sse import EventStream, event_stream
 from tools.errors import INVALID_ARGUMENT, SqlsageError
 
 router = APIRouter(prefix="/api", tags=["chat"])
@@ -18,13 +17,13 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/chat", response_class=EventSourceResponse, responses=SSE_RESPONSE)
+@router.post("/chat", response_class=EventStream, status_code=200, responses=SSE_RESPONSE)
 async def chat(
     body: ChatRequest,
     state: State,
     principal: Caller,
     last_event_id: str | None = Header(default=None, max_length=200),
-) -> EventSourceResponse:
+) -> EventStream:
     """Ask a question. The answer streams as SSE events: session, step, reasoning, token, sql,
     table, chart, error, done. With a Last-Event-ID header naming an unfinished turn, the rest
     of that turn is sent instead of starting a new one."""
@@ -34,13 +33,13 @@ async def chat(
     return event_stream(live.follow(0), state.metrics)
 
 
-@router.get("/chat/events", response_class=EventSourceResponse, responses=SSE_RESPONSE)
+@router.get("/chat/events", response_class=EventStream, status_code=200, responses=SSE_RESPONSE)
 async def chat_events(
     state: State,
     principal: Caller,
     last_event_id: str | None = Header(default=None, max_length=200),
     after: str | None = Query(default=None, max_length=200, description="Same as Last-Event-ID."),
-) -> EventSourceResponse:
+) -> EventStream:
     """Reconnect to a turn: the events after the one named by Last-Event-ID (or ?after=),
     whether the turn still runs (here or on another replica) or just finished."""
     event_id = last_event_id or after

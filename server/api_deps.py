@@ -13,8 +13,9 @@ from server.chat_service import RetryLater
 from tools.errors import RATE_LIMITED
 
 
-def app_state(request: Request) -> AppState:
-    """The process's shared objects."""
+async def app_state(request: Request) -> AppState:
+    """The process's shared objects (async: FastAPI runs a plain def dependency in a worker
+    thread, a thread hop per request for an attribute read)."""
     state: AppState = request.app.state.sqlsage
     return state
 
@@ -22,7 +23,7 @@ def app_state(request: Request) -> AppState:
 async def caller(request: Request) -> Principal:
     """Who is asking (401 without a valid key), after taking a token from their bucket (429).
     Async so the user id it sets stays in the request's context (logs, audit)."""
-    state = app_state(request)
+    state: AppState = request.app.state.sqlsage
     principal = state.keys.authenticate(
         request.headers.get("authorization"), request.headers.get("x-api-key")
     )

@@ -1,48 +1,106 @@
-"""SSE framing: each turn event becomes one frame with `event: <type>`, `id: <session>:<turn>:<seq>`
-and the flat event as JSON data (the same object `ask --json` steps and MCP progress use)."""
+"""SSE framing and the streaming response: each turn event becomes one frame with
+`event: <type>`, `id: <session>:<turn>:<seq>` and the flat event as JSON data (the same object
+`ask --json` steps and MCP progress use).
+
+The response is a plain ASGI callable on the request's own task: it sends the frames, and one
+helper task waits for the client to go (and pings idle streams so proxies keep them open). No
+task group, no cancel scope per frame: a burst of new chats pays for its streams little more
+than for any other request.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from server.metrics import Metrics
 
-PING_S = 15  # keeps proxies from closing an idle stream while the model thinks
+PING_S = 15.0  # keeps proxies from closing an idle stream while the model thinks
 RETRY_MS = 2000  # what a browser's EventSource waits before reconnecting
+PING = b": ping\r\n\r\n"
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),  # nginx: pass frames on as they come
+]
 
 
-def frame(event: dict[str, Any]) -> ServerSentEvent:
-    """One SSE frame for a flat event."""
-    return ServerSentEvent(
-        data=json.dumps(event, separators=(",", ":"), default=str),
-        event=event["event"],
-        id=f"{event['session_id']}:{event['turn']}:{event['seq']}",
-    )
+def frame(event: dict[str, Any], *, retry_ms: int | None = None) -> bytes:
+    """One SSE frame for a flat event (JSON has no raw newlines, so one data line)."""
+    data = json.dumps(event, separators=(",", ":"), default=str)
+    retry = f"retry: {retry_ms}\r\n" if retry_ms is not None else ""
+    event_id = f"{event['session_id']}:{event['turn']}:{event['seq']}"
+    return f"id: {event_id}\r\nevent: {event['event']}\r\ndata: {data}\r\n{retry}\r\n".encode()
 
 
-async def _frames(
-    events: AsyncIterator[dict[str, Any]], metrics: Metrics
-) -> AsyncIterator[ServerSentEvent]:
-    metrics.active_streams.inc()
-    try:
-        first = True
-        async for event in events:
-            out = frame(event)
-            if first:
-                out.retry, first = RETRY_MS, False
-            yield out
-    finally:  # also on a client disconnect: the turn itself runs on in its own task
-        metrics.active_streams.dec()
+class EventStream(Response):
+    """A text/event-stream response over a turn's events. It ends when the events end, or
+    as soon as the client disconnects (the turn itself runs on in its own task)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, events: AsyncIterator[dict[str, Any]], metrics: Metrics) -> None:
+        self.events = events
+        self.metrics = metrics
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = list(HEADERS)
+        self._gone = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stream the frames; stop early when the client goes."""
+        start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+        if scope.get("method") == "HEAD":  # headers only: a HEAD must not open a stream
+            await send(start)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(self._watch(receive, send, task))
+        self.metrics.active_streams.inc()
+        try:
+            await send(start)
+            retry: int | None = RETRY_MS
+            async for event in self.events:
+                body = frame(event, retry_ms=retry)
+                retry = None
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+        except asyncio.CancelledError:
+            # The watcher cancelled us because the client went: end quietly. Any other
+            # cancellation (server shutdown) goes on up.
+            if not self._gone or task.uncancel() > 0:
+                raise
+        finally:
+            watcher.cancel()  # before the closing send: no ping may follow it
+            self.metrics.active_streams.dec()
+        if not self._gone:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        aclose = getattr(self.events, "aclose", None)
+        if aclose is not None:  # a stream left early: its generator's cleanup runs now
+            await aclose()
+        if self.background is not None:
+            await self.background()
+
+    async def _watch(self, receive: Receive, send: Send, streamer: asyncio.Task[Any]) -> None:
+        """Wait for the client to disconnect (then stop the streamer); ping every PING_S."""
+        while True:
+            try:
+                async with asyncio.timeout(PING_S):
+                    message = await receive()
+            except TimeoutError:
+                await send({"type": "http.response.body", "body": PING, "more_body": True})
+                continue
+            if message["type"] == "http.disconnect":
+                self._gone = True
+                streamer.cancel()
+                return
 
 
-def event_stream(events: AsyncIterator[dict[str, Any]], metrics: Metrics) -> EventSourceResponse:
+def event_stream(events: AsyncIterator[dict[str, Any]], metrics: Metrics) -> EventStream:
     """A text/event-stream response over a turn's events."""
-    return EventSourceResponse(
-        _frames(events, metrics),
-        ping=PING_S,
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return EventStream(events, metrics)
