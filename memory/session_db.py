@@ -8,6 +8,7 @@ import contextvars
 import functools
 import hashlib
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from memory.checkpointer import PG_CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_S, parse_checkpoint_url
 from tools.databases import mask_url
@@ -85,6 +87,9 @@ class _Backend:
         # run the sync path in a worker thread.
         self.pool = pool if target.kind == "postgres" else None
         self._compiled: dict[int, Any] = {}  # id(statement) -> its compiled form
+        # id(statement) -> (statement, compiled, [(bind name, bind processor)]) for SQLite;
+        # the statement is kept so its id is never reused by another.
+        self._sqlite_plans: dict[int, tuple[Any, Any, list[tuple[str, Any]]]] = {}
         self._threads = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="sqlsage-db")
         self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -158,8 +163,9 @@ class _Backend:
         """Run a short write `job(conn)` from async code. On SQLite, jobs of concurrent callers
         share one transaction (group commit: SQLite commits one writer at a time, and a burst
         of turns starting at once would otherwise queue one commit each); each job runs in
-        its own savepoint, so one failing job fails only its caller. Elsewhere: one
-        transaction in the database's threads."""
+        its own savepoint (a one-statement job needs none: SQLite undoes a failed statement
+        on its own), so one failing job fails only its caller. Elsewhere: one transaction in
+        the database's threads."""
         if self.pool is not None or self.engine.dialect.name != "sqlite":
             return await self.run(self._write_one, job)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -197,8 +203,18 @@ class _Backend:
     def _write_batch(self, jobs: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         with self.begin() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            # pysqlite opens a transaction only before DML; a savepoint opened outside one
+            # *is* the transaction, and its RELEASE commits it: the batch would commit once
+            # per job. One explicit BEGIN makes it one commit.
+            if not driver.in_transaction:
+                driver.execute("BEGIN")
             for job in jobs:
                 try:
+                    if isinstance(job, _Statement):
+                        outcomes.append((True, job(conn)))
+                        continue
                     with conn.begin_nested():
                         outcomes.append((True, job(conn)))
                 except Exception as exc:  # this job's savepoint is rolled back, the rest stay
@@ -213,6 +229,8 @@ class _Backend:
         is the checkpointer's, which the same turn uses anyway). A primary-key clash is raised
         as sqlalchemy's IntegrityError on both paths."""
         if self.pool is None:
+            if lock is None and self.engine.dialect.name == "sqlite":
+                return await self.write(self._statement(stmt, params))
 
             def job(conn: Connection) -> Any:
                 if lock is not None:
@@ -248,6 +266,25 @@ class _Backend:
             compiled = self._compiled[id(stmt)] = clause.compile(dialect=self.engine.dialect)
         return compiled.string, dict(compiled.construct_params(params) or {})
 
+    def _statement(self, stmt: sa.Executable, params: dict[str, Any]) -> _Statement:
+        """The statement as SQLite runs it: its compiled text and positional arguments, bound
+        values converted as SQLAlchemy would (datetimes to its text format). Compiled once per
+        statement; run on the driver connection, without SQLAlchemy's per-execute work
+        (the writer thread holds the GIL for it, which the event loop waits on)."""
+        plan = self._sqlite_plans.get(id(stmt))
+        if plan is None:
+            dialect = self.engine.dialect
+            compiled = cast(SQLCompiler, cast(sa.ClauseElement, stmt).compile(dialect=dialect))
+            order = [
+                (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in compiled.positiontup or ()
+            ]
+            plan = self._sqlite_plans[id(stmt)] = (stmt, compiled, order)
+        _, compiled, order = plan
+        values = compiled.construct_params(params) or {}
+        args = tuple(p(values[n]) if p else values[n] for n, p in order)
+        return _Statement(compiled.string, args, self)
+
     def unreachable(self, exc: BaseException) -> SqlsageError:
         """The error for a session database that cannot be opened or used."""
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
@@ -258,6 +295,31 @@ class _Backend:
             hint="Check SQLSAGE_CHECKPOINT_URL (PostgreSQL running, credentials right) or that "
             "SQLSAGE_DATA_DIR is writable.",
         )
+
+
+class _Statement:
+    """A one-statement write job for SQLite's group commit: atomic on its own, so it runs
+    without a savepoint, straight on the driver connection. Returns the first column of the
+    first row (None without one); driver errors come out as SQLAlchemy's (IntegrityError,
+    ...), a lost database as DATABASE_UNREACHABLE."""
+
+    __slots__ = ("args", "backend", "sql")
+
+    def __init__(self, sql: str, args: tuple[Any, ...], backend: _Backend) -> None:
+        self.sql, self.args, self.backend = sql, args, backend
+
+    def __call__(self, conn: Connection) -> Any:
+        """Run it in the batch's transaction."""
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        try:
+            row = driver.execute(self.sql, self.args).fetchone()
+        except sqlite3.Error as exc:
+            wrapped = sa.exc.DBAPIError.instance(self.sql, self.args, exc, sqlite3.Error)
+            if isinstance(wrapped, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise self.backend.unreachable(wrapped) from None
+            raise wrapped from None
+        return row[0] if row else None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

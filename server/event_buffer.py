@@ -96,58 +96,57 @@ class SqlEventBuffer:
             return [json.loads(p) for (p,) in conn.execute(query).all()]
 
 
+@functools.cache
+def _lease_statements(dialect: str) -> tuple[Any, Any, Any]:
+    """acquire, renew and release as one statement each (built once per dialect): a lease is
+    taken by INSERT ... ON CONFLICT DO UPDATE WHERE expired ... RETURNING, so no row comes
+    back while another holder's lease runs."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    t = leases_table
+    session_id, holder = (
+        sa.bindparam("p_session_id", type_=t.c.session_id.type),
+        sa.bindparam("p_holder", type_=t.c.holder.type),
+    )
+    until = sa.bindparam("p_until", type_=t.c.expires_at.type)
+    stmt = insert(t).values(session_id=session_id, holder=holder, expires_at=until)
+    acquire = stmt.on_conflict_do_update(
+        index_elements=[t.c.session_id],
+        set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
+        where=t.c.expires_at < sa.bindparam("p_now", type_=t.c.expires_at.type),
+    ).returning(t.c.holder)
+    mine = (t.c.session_id == session_id, t.c.holder == holder)
+    renew = t.update().where(*mine).values(expires_at=until).returning(t.c.session_id)
+    release = t.delete().where(*mine).returning(t.c.session_id)
+    return acquire, renew, release
+
+
 class SqlTurnLeases:
     """Leases as rows keyed by session: insert wins, an expired lease may be taken over."""
 
     def __init__(self, backend: _Backend, lease_s: float = LEASE_S) -> None:
         self._backend = backend
         self.lease_s = lease_s
+        self._acquire, self._renew, self._release = _lease_statements(backend.engine.dialect.name)
 
     async def acquire(self, session_id: str, holder: str) -> bool:
         """True when this holder now runs the session's turn."""
-        return await self._backend.write(
-            functools.partial(self._acquire, session_id=session_id, holder=holder)
-        )
-
-    def _acquire(self, conn: Connection, session_id: str, holder: str) -> bool:
         now = time.time()
-        t = leases_table
-        taken = conn.execute(
-            t.update()
-            .where(t.c.session_id == session_id, t.c.expires_at < now)
-            .values(holder=holder, expires_at=now + self.lease_s)
-        ).rowcount
-        if taken:
-            return True
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    t.insert().values(
-                        session_id=session_id, holder=holder, expires_at=now + self.lease_s
-                    )
-                )
-        except sa.exc.IntegrityError:
-            return False
-        return True
+        params = {"p_session_id": session_id, "p_holder": holder, "p_now": now,
+                  "p_until": now + self.lease_s}  # fmt: skip
+        return await self._backend.ascalar(self._acquire, params) is not None
 
     async def renew(self, session_id: str, holder: str) -> None:
         """Extend the holder's lease by lease_s from now."""
-        await self._backend.run(self._renew, session_id, holder)
-
-    def _renew(self, session_id: str, holder: str) -> None:
-        t = leases_table
-        with self._backend.begin() as conn:
-            conn.execute(
-                t.update()
-                .where(t.c.session_id == session_id, t.c.holder == holder)
-                .values(expires_at=time.time() + self.lease_s)
-            )
+        params = {"p_session_id": session_id, "p_holder": holder,
+                  "p_until": time.time() + self.lease_s}  # fmt: skip
+        await self._backend.ascalar(self._renew, params)
 
     async def release(self, session_id: str, holder: str) -> None:
         """Give the lease back (only the holder can)."""
-        await self._backend.write(
-            functools.partial(self._release, session_id=session_id, holder=holder)
-        )
+        await self._backend.ascalar(self._release, {"p_session_id": session_id, "p_holder": holder})
 
     async def held(self, session_id: str) -> bool:
         """True while some replica runs a turn of the session (its lease has not run out)."""
@@ -160,10 +159,6 @@ class SqlTurnLeases:
         )
         with self._backend.begin() as conn:
             return conn.execute(query).first() is not None
-
-    def _release(self, conn: Connection, session_id: str, holder: str) -> None:
-        t = leases_table
-        conn.execute(t.delete().where(t.c.session_id == session_id, t.c.holder == holder))
 
 
 class RedisEventBuffer:
