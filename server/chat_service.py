@@ -9,6 +9,7 @@ and to the metrics; when it ends, its record goes to the TurnLog and its lease i
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -84,6 +85,7 @@ class ChatService:
         self.metrics = metrics
         self.live = LiveTurns()
         self.replica = uuid.uuid4().hex[:12]
+        self._holders = itertools.count(1)  # lease holders: unique per replica, no urandom
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_running_turns)
 
@@ -101,7 +103,7 @@ class ChatService:
             await self.sessions.backend.run(self.sessions.get, req.session_id, owner=principal.user)
         await self.check_budget(principal)
         session_id = req.session_id or uuid.uuid4().hex
-        holder = f"{self.replica}:{uuid.uuid4().hex[:8]}"
+        holder = f"{self.replica}:{next(self._holders)}"
         if not await self.leases.acquire(session_id, holder):
             raise SqlsageError(
                 SESSION_BUSY,
