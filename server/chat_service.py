@@ -104,7 +104,13 @@ class ChatService:
         await self.check_budget(principal)
         session_id = req.session_id or uuid.uuid4().hex
         holder = f"{self.replica}:{next(self._holders)}"
-        if not await self.leases.acquire(session_id, holder):
+        leasing: asyncio.Future[bool] | None = None
+        if req.session_id is None:
+            # A fresh random id: no other turn can hold its lease, and nobody learns the id
+            # before this returns. So the lease is taken beside the turn's first write (one
+            # group commit, one thread hop fewer) and confirmed below, not awaited first.
+            leasing = asyncio.ensure_future(self.leases.acquire(session_id, holder))
+        elif not await self.leases.acquire(session_id, holder):
             raise SqlsageError(
                 SESSION_BUSY,
                 f"Session '{session_id}' is already answering a question.",
@@ -117,7 +123,13 @@ class ChatService:
         task = asyncio.create_task(self._drive(live, turn, holder))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        await live.started()
+        try:
+            await live.started()
+        finally:
+            if leasing is not None and not await leasing:
+                raise SqlsageError(  # a clash on a fresh 128-bit random id: never expected
+                    INTERNAL_ERROR, f"Session '{session_id}' was leased by another turn.", hint=None
+                )
         return live
 
     def check_model(self, model: str | None) -> str | None:
