@@ -583,6 +583,12 @@ def report(args: argparse.Namespace, result: dict) -> bool:
         )
     print()
     print_table(headers, rows)
+    per_wave = [latency_row("", w.chats, w.wall_s)[4] for w in run.waves]
+    if per_wave:
+        print(
+            f"first-event p99 of each wave: min {min(per_wave):,} / median "
+            f"{percentile(per_wave, 50):,.1f} / max {max(per_wave):,} ms"
+        )
 
     warm, after = result["rss_warm_kb"], result["rss_after_kb"]
     growth = (after - warm) / warm * 100 if warm and after else None
@@ -642,6 +648,7 @@ def report(args: argparse.Namespace, result: dict) -> bool:
             "rss_after_mb": round(after / 1024, 1) if after else None,
             "rss_peak_mb": round(result["rss_peak_kb"] / 1024, 1),
             "rss_growth_pct": None if growth is None else round(growth, 2),
+            "first_event_p99_by_wave_ms": per_wave,
             "rss_by_wave_mb": [round((w.rss_kb or 0) / 1024, 1) for w in run.waves],
             "timed_out": result["timed_out"],
             "health_reference_ms": {"p50": result["health_p50_ms"], "p99": result["health_p99_ms"]},
