@@ -97,6 +97,26 @@ class RuleContext:
     tables: list[str] = field(default_factory=list)
     limit: int | None = None
     limit_applied: bool = False
+    _walked: tuple[exp.Expr, dict[type, list[tuple[int, exp.Expr]]]] | None = field(
+        default=None, repr=False
+    )
+
+    def find_all(self, root: exp.Expr, *kinds: type) -> list[exp.Expr]:
+        """The nodes of these kinds under root, in breadth-first order: like root.find_all,
+        from one walk shared by the rules that read the tree before any rewrites it."""
+        if self._walked is None or self._walked[0] is not root:
+            by_type: dict[type, list[tuple[int, exp.Expr]]] = {}
+            for position, node in enumerate(root.walk()):
+                by_type.setdefault(type(node), []).append((position, node))
+            self._walked = (root, by_type)
+        groups = [nodes for t, nodes in self._walked[1].items() if issubclass(t, kinds)]
+        if len(groups) == 1:
+            return [node for _, node in groups[0]]
+        return [node for _, node in sorted(pair for nodes in groups for pair in nodes)]
+
+    def forget_walk(self) -> None:
+        """The tree was rewritten: the next find_all walks it again."""
+        self._walked = None
 
     def error(
         self,
@@ -226,7 +246,7 @@ def read_only(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
                 hint="Rewrite it as a read-only SELECT.",
             )
         )
-    for node in expression.walk():
+    for node in ctx.find_all(expression, *WRITE_NODES):
         if isinstance(node, WRITE_NODES):
             what = {"Into": "SELECT ... INTO", "Lock": "FOR UPDATE/SHARE locking"}.get(
                 type(node).__name__, _statement_kind(node)
@@ -245,7 +265,8 @@ def read_only(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
 # ---- rule: denied_functions --------------------------------------------------------------
 def denied_functions(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
     """No function that touches files, the network, sleeps, runs SQL text or administers."""
-    for node in expression.find_all(exp.Func):
+    for node in ctx.find_all(expression, exp.Func):
+        assert isinstance(node, exp.Func)
         name = function_name(node)
         if is_denied(name):
             raise Rejected(
@@ -278,13 +299,14 @@ def known_objects(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
         return expression
     sources = _Sources()
     errors: list[SqlsageError] = []
-    ctes = {cte.alias_or_name.lower(): cte for cte in expression.find_all(exp.CTE)}
+    ctes = {cte.alias_or_name.lower(): cte for cte in ctx.find_all(expression, exp.CTE)}
     for cte_name, cte in ctes.items():
         columns = [c.name for c in cte.args["alias"].columns] if cte.args.get("alias") else []
         named = columns or _named_selects(cte.this)
         sources.by_alias[cte_name] = named
         sources.outputs.update(n.lower() for n in named or [])
-    for table in expression.find_all(exp.Table):
+    for table in ctx.find_all(expression, exp.Table):
+        assert isinstance(table, exp.Table)
         if not isinstance(table.this, exp.Identifier):
             _note_table_alias_columns(table, sources)
             continue  # a table function, e.g. generate_series(...)
@@ -310,18 +332,20 @@ def known_objects(expression: exp.Expr, ctx: RuleContext) -> exp.Expr:
         if not table.alias:
             sources.unaliased.add(alias)
         _note_table_alias_columns(table, sources)
-    for subquery in expression.find_all(exp.Subquery):
+    for subquery in ctx.find_all(expression, exp.Subquery):
         if subquery.alias:
             named = _named_selects(subquery.this)
             sources.by_alias[subquery.alias.lower()] = named
             sources.outputs.update(n.lower() for n in named or [])
-    for alias_node in expression.find_all(exp.Alias):
+    for alias_node in ctx.find_all(expression, exp.Alias):
         sources.outputs.add(alias_node.alias.lower())
     if not errors:
-        for column in list(expression.find_all(exp.Column)):
+        for column in ctx.find_all(expression, exp.Column):
+            assert isinstance(column, exp.Column)
             error = _check_column(column, sources, ctx)
             if error is not None:
                 errors.append(error)
+    ctx.forget_walk()  # names were respelled, quoted names turned into strings
     if errors:
         raise Rejected(*errors)
     return expression
