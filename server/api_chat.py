@@ -28,9 +28,11 @@ async def chat(
     table, chart, error, done. With a Last-Event-ID header naming an unfinished turn, the rest
     of that turn is sent instead of starting a new one."""
     if last_event_id and await state.chat.remaining(principal, last_event_id):
-        return event_stream(await state.chat.replay(principal, last_event_id), state.metrics)
+        return event_stream(
+            await state.chat.replay(principal, last_event_id), state.metrics, state.chat.streams
+        )
     live = await state.chat.start(principal, body)
-    return event_stream(live.follow(0), state.metrics)
+    return event_stream(live.follow(0), state.metrics, state.chat.streams)
 
 
 @router.get("/chat/events", response_class=EventStream, status_code=200, responses=SSE_RESPONSE)
@@ -49,4 +51,6 @@ async def chat_events(
             "No Last-Event-ID header or ?after= was sent.",
             hint="Pass the id of the last event you received: '<session>:<turn>:<seq>'.",
         )
-    return event_stream(await state.chat.replay(principal, event_id), state.metrics)
+    return event_stream(
+        await state.chat.replay(principal, event_id), state.metrics, state.chat.streams
+    )

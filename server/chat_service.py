@@ -28,6 +28,7 @@ from server.live_turns import LiveTurn, LiveTurns
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.settings import Settings
+from server.sse import OpenStreams
 from tools.errors import (
     BUDGET_EXHAUSTED,
     INTERNAL_ERROR,
@@ -84,6 +85,7 @@ class ChatService:
         self.leases = leases
         self.metrics = metrics
         self.live = LiveTurns()
+        self.streams = OpenStreams()
         self.replica = uuid.uuid4().hex[:12]
         self._holders = itertools.count(1)  # lease holders: unique per replica, no urandom
         self._tasks: set[asyncio.Task[None]] = set()

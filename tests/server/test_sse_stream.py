@@ -1,5 +1,5 @@
 """The SSE response on its own ASGI contract: frames and their bytes, pings while idle, a client
-that goes away mid-wait, HEAD, and a server shutdown's cancellation."""
+that goes away mid-wait, the server starting to exit, HEAD, and a foreign cancellation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from server import sse
 from server.metrics import Metrics
-from server.sse import EventStream
+from server.sse import EventStream, OpenStreams
 
 
 def flat(seq: int, kind: str = "step") -> dict[str, Any]:
@@ -59,7 +59,9 @@ def active(metrics: Metrics) -> float | None:
 
 def test_frames_retry_on_the_first_and_a_clean_end() -> None:
     client, metrics = Client(), Metrics()
-    stream = EventStream(events(flat(1, "session"), flat(2), flat(3, "done")), metrics)
+    stream = EventStream(
+        events(flat(1, "session"), flat(2), flat(3, "done")), metrics, OpenStreams(lambda: False)
+    )
     asyncio.run(stream(scope(), client.receive, client.send))
     start = client.sent[0]
     assert start["status"] == 200
@@ -87,7 +89,11 @@ def test_idle_streams_are_pinged(monkeypatch: pytest.MonkeyPatch) -> None:
         yield flat(2, "done")
 
     client = Client()
-    asyncio.run(EventStream(slow(), Metrics())(scope(), client.receive, client.send))
+    asyncio.run(
+        EventStream(slow(), Metrics(), OpenStreams(lambda: False))(
+            scope(), client.receive, client.send
+        )
+    )
     body = client.body
     assert body.count(b": ping\r\n\r\n") >= 2
     assert body.index(b": ping") > body.index(b"event: session")
@@ -108,7 +114,9 @@ def test_a_client_that_goes_ends_the_stream_not_the_events_source() -> None:
 
     async def scenario() -> int:
         task = asyncio.ensure_future(
-            EventStream(waiting(), metrics)(scope(), client.receive, client.send)
+            EventStream(waiting(), metrics, OpenStreams(lambda: False))(
+                scope(), client.receive, client.send
+            )
         )
         await asyncio.sleep(0.05)
         assert active(metrics) == 1
@@ -126,7 +134,7 @@ def test_head_sends_headers_only() -> None:
     client = Client()
     never = asyncio.Event()
     asyncio.run(
-        EventStream(events(flat(1), wait=never), Metrics())(
+        EventStream(events(flat(1), wait=never), Metrics(), OpenStreams(lambda: False))(
             scope("HEAD"), client.receive, client.send
         )
     )
@@ -134,13 +142,15 @@ def test_head_sends_headers_only() -> None:
     assert client.sent[1:] == [{"type": "http.response.body", "body": b"", "more_body": False}]
 
 
-def test_a_shutdown_cancellation_is_not_swallowed() -> None:
+def test_a_foreign_cancellation_is_not_swallowed() -> None:
     client, metrics = Client(), Metrics()
 
     async def scenario() -> None:
         never = asyncio.Event()
         task = asyncio.ensure_future(
-            EventStream(events(flat(1), wait=never), metrics)(scope(), client.receive, client.send)
+            EventStream(events(flat(1), wait=never), metrics, OpenStreams(lambda: False))(
+                scope(), client.receive, client.send
+            )
         )
         await asyncio.sleep(0.05)
         task.cancel()
@@ -149,3 +159,31 @@ def test_a_shutdown_cancellation_is_not_swallowed() -> None:
 
     asyncio.run(scenario())
     assert active(metrics) == 0
+
+
+def test_streams_end_cleanly_when_the_server_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "EXIT_POLL_S", 0.02)
+    client, metrics = Client(), Metrics()
+    exiting = [False]
+    streams = OpenStreams(lambda: exiting[0])
+
+    async def scenario() -> None:
+        never = asyncio.Event()
+        tasks = [
+            asyncio.ensure_future(
+                EventStream(events(flat(1), wait=never), metrics, streams)(
+                    scope(), client.receive, client.send
+                )
+            )
+            for _ in range(3)
+        ]
+        await asyncio.sleep(0.05)
+        assert active(metrics) == 3
+        exiting[0] = True
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        assert all(t.cancelling() == 0 for t in tasks)
+
+    asyncio.run(scenario())
+    assert active(metrics) == 0
+    ends = [m for m in client.sent if m.get("more_body") is False]
+    assert len(ends) == 3  # each stream closed with a clean end, no done: clients reconnect
