@@ -11,8 +11,10 @@ This module deliberately has no `from __future__ import annotations`: the SDK re
 signatures at registration, and real annotation objects need no name resolution.
 """
 
+import functools
 import json
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -46,6 +48,8 @@ TEACH = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 
+P = ParamSpec("P")
+R = TypeVar("R")
 Db = Annotated[
     str | None,
     Field(description="A database name from list_databases; omit it for the default database."),
@@ -54,9 +58,28 @@ Sql = Annotated[str, Field(description="One SELECT (or WITH ... SELECT) statemen
 ChartType = Literal["auto", "bar", "line", "scatter", "pie", "table"]
 
 
-def _tool_error(error: SqlsageError) -> ToolError:
-    """The error as the assistant reads it: code, position, message and what to do."""
-    return ToolError(error.for_model())
+def _reporting(
+    kind: type[Exception],
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """A tool (kind ToolError) or resource (ResourceError) whose SqlsageErrors reach the
+    client with the text the assistant needs to act: code, position, message, hint. A bare
+    exception would lose it (the SDK sends only a generic message)."""
+
+    def wrap(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(fn)  # the SDK reads the signature and annotations via __wrapped__
+        async def handler(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await fn(*args, **kwargs)
+            except SqlsageError as error:
+                raise kind(error.for_model()) from None
+
+        return handler
+
+    return wrap
+
+
+_reports_errors = _reporting(ToolError)
+_reports_resource_errors = _reporting(ResourceError)
 
 
 def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
@@ -68,14 +91,13 @@ def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
         return "local" if owner_of is None else str(owner_of(ctx))
 
     @mcp.tool(annotations=READ_ONLY, title="List databases")
+    @_reports_errors
     async def list_databases() -> Annotated[CallToolResult, DatabaseList]:
         """The databases you can query: name, SQL dialect, description, which is the default."""
-        try:
-            return await toolbox.list_databases()
-        except SqlsageError as error:
-            raise _tool_error(error) from None
+        return await toolbox.list_databases()
 
     @mcp.tool(annotations=READ_ONLY, title="Look up the schema")
+    @_reports_errors
     async def schema_lookup(
         db: Db = None,
         tables: Annotated[
@@ -98,12 +120,10 @@ def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
         """Describe tables exactly, with progressive detail and paging so a big schema never
         floods the context: start with detail='names' or a pattern, then ask for 'full' on the
         tables you need."""
-        try:
-            return await toolbox.schema_lookup(db, tables, pattern, detail, limit, offset)
-        except SqlsageError as error:
-            raise _tool_error(error) from None
+        return await toolbox.schema_lookup(db, tables, pattern, detail, limit, offset)
 
     @mcp.tool(annotations=READ_ONLY, title="Search the schema by meaning")
+    @_reports_errors
     async def semantic_search(
         question: Annotated[
             str, Field(description="The user's question, or the part you need tables for.")
@@ -113,12 +133,10 @@ def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
     ) -> Annotated[CallToolResult, SearchOutput]:
         """Find the tables, columns, stored values, glossary terms and verified examples a
         question needs (hybrid embedding + keyword search, with join paths). Call it first."""
-        try:
-            return await toolbox.semantic_search(db, question, k)
-        except SqlsageError as error:
-            raise _tool_error(error) from None
+        return await toolbox.semantic_search(db, question, k)
 
     @mcp.tool(annotations=READ_ONLY, title="Validate SQL (dry run)")
+    @_reports_errors
     async def validate_sql(
         sql: Sql,
         db: Db = None,
@@ -134,12 +152,10 @@ def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
         """Check one statement without running it: read-only, one statement, known tables and
         columns. Returns the normalized SQL, or diagnostics (code, message, line/col, hint,
         did_you_mean) to fix it from."""
-        try:
-            return await toolbox.validate_sql(db, sql, from_dialect)
-        except SqlsageError as error:
-            raise _tool_error(error) from None
+        return await toolbox.validate_sql(db, sql, from_dialect)
 
     @mcp.tool(annotations=READ_ONLY, title="Run read-only SQL")
+    @_reports_errors
     async def run_sql(
         sql: Sql,
         db: Db = None,
@@ -156,12 +172,10 @@ def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
         """Validate and run one read-only SELECT. The structured result has every row with
         typed columns; the text shows the first rows and column statistics. Nothing can be
         written. Cite the SQL in your answer."""
-        try:
-            return await toolbox.run_sql(db, sql, max_rows)
-        except SqlsageError as error:
-            raise _tool_error(error) from None
+        return await toolbox.run_sql(db, sql, max_rows)
 
     @mcp.tool(annotations=READ_ONLY, title="Build a chart")
+    @_reports_errors
     async def build_chart(
         sql: Sql,
         db: Db = None,
@@ -175,12 +189,10 @@ def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
     ) -> Annotated[CallToolResult, ChartOutput]:
         """Run a query and chart its rows: the chart comes back as a PNG image you can see,
         and as a Vega-Lite spec in the structured result."""
-        try:
-            return await toolbox.build_chart(db, sql, type, x, y, color, title)
-        except SqlsageError as error:
-            raise _tool_error(error) from None
+        return await toolbox.build_chart(db, sql, type, x, y, color, title)
 
     @mcp.tool(annotations=AGENT, title="Ask sqlsage's agent")
+    @_reports_errors
     async def ask(
         question: Annotated[str, Field(description="The question, in plain language.")],
         ctx: Context,
@@ -200,12 +212,10 @@ def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
         async def progress(step: int, message: str) -> None:
             await ctx.report_progress(step, None, message)
 
-        try:
-            return await toolbox.ask(db, question, session_id, owner(ctx), progress)
-        except SqlsageError as error:
-            raise _tool_error(error) from None
+        return await toolbox.ask(db, question, session_id, owner(ctx), progress)
 
     @mcp.tool(annotations=TEACH, title="Teach a verified example")
+    @_reports_errors
     async def add_example(
         question: Annotated[str, Field(description="The plain-language question.")],
         sql: Annotated[str, Field(description="The SQL that answers it (validated first).")],
@@ -214,10 +224,7 @@ def build_mcp_server(toolbox: McpToolbox, *, owner_of: Any = None) -> MCPServer:
         """Save a verified question/SQL pair to the database's knowledge (after validating the
         SQL), so semantic_search and the agent find it for similar questions: the way to teach
         sqlsage a database's conventions."""
-        try:
-            return await toolbox.add_example(db, question, sql)
-        except SqlsageError as error:
-            raise _tool_error(error) from None
+        return await toolbox.add_example(db, question, sql)
 
     _add_resources(mcp, toolbox)
     _add_prompts(mcp)
@@ -232,11 +239,9 @@ def _add_resources(mcp: MCPServer, toolbox: McpToolbox) -> None:
         description="Every exposed table of a database with its columns and keys.",
         mime_type="text/plain",
     )
+    @_reports_resource_errors
     async def schema_resource(db: str) -> str:
-        try:
-            result = await toolbox.schema_lookup(db, None, None, "summary", 500, 0)
-        except SqlsageError as error:
-            raise ResourceError(error.for_model()) from None
+        result = await toolbox.schema_lookup(db, None, None, "summary", 500, 0)
         return _first_text(result)
 
     @mcp.resource(
@@ -246,11 +251,9 @@ def _add_resources(mcp: MCPServer, toolbox: McpToolbox) -> None:
         description="One table in full: columns, types, keys, comments and sample values.",
         mime_type="text/plain",
     )
+    @_reports_resource_errors
     async def table_resource(db: str, table: str) -> str:
-        try:
-            result = await toolbox.schema_lookup(db, [table], None, "full", 1, 0)
-        except SqlsageError as error:
-            raise ResourceError(error.for_model()) from None
+        result = await toolbox.schema_lookup(db, [table], None, "full", 1, 0)
         return _first_text(result)
 
     @mcp.resource(
@@ -261,11 +264,9 @@ def _add_resources(mcp: MCPServer, toolbox: McpToolbox) -> None:
         "verified question/SQL examples.",
         mime_type="application/json",
     )
+    @_reports_resource_errors
     async def knowledge_resource(db: str) -> str:
-        try:
-            return await toolbox.off_loop(_knowledge_json, toolbox, db)
-        except SqlsageError as error:
-            raise ResourceError(error.for_model()) from None
+        return await toolbox.off_loop(_knowledge_json, toolbox, db)
 
 
 def _knowledge_json(toolbox: McpToolbox, db: str) -> str:

@@ -207,3 +207,19 @@ def test_a_client_that_disconnects_mid_ask_leaves_a_complete_turn(
     assert follow.structured_content["status"] == "answered"
     assert follow.structured_content["turn"] == 2
     assert follow.structured_content["session_id"] == session.session_id
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bad_resource_uris_are_errors_that_say_why(server_dir: Path, mode: str) -> None:
+    async def scenario(client: Client, toolbox: McpToolbox) -> list[str]:
+        messages = []
+        for uri in ("schema://salse", "schema://sample/custmers", "knowledge://salse"):
+            with pytest.raises(Exception) as failure:
+                await client.read_resource(uri)
+            messages.append(str(failure.value))
+        return messages
+
+    unknown_db, unknown_table, unknown_knowledge = with_mcp(server_dir, scenario, mode=mode)
+    assert "Unknown database 'salse'" in unknown_db and "sample" in unknown_db
+    assert "custmers" in unknown_table and "customers" in unknown_table
+    assert "Unknown database 'salse'" in unknown_knowledge
