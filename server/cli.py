@@ -44,6 +44,11 @@ knowledge_app = typer.Typer(
 app.add_typer(sql_app, name="sql")
 app.add_typer(db_app, name="db")
 app.add_typer(knowledge_app, name="knowledge")
+eval_app = typer.Typer(
+    help="Score text-to-SQL on Spider/BIRD-format datasets (official semantics).",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
 
 DbOption = Annotated[
     str | None,
@@ -473,6 +478,59 @@ def mcp(
         )
     except SqlsageError as error:
         fail(error)
+
+
+@eval_app.command("run")
+def eval_run(
+    dataset: Annotated[
+        Path, typer.Option("--dataset", help="Question file, or a Spider folder with dev.json.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="spider, bird or jsonl.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.jsonl and summary.json.")],
+    predictions: Annotated[
+        Path | None,
+        typer.Option("--predictions", help="Score this file of predicted SQL (no model runs)."),
+    ] = None,
+    db_dir: Annotated[
+        Path | None, typer.Option("--db-dir", help="Where the databases are (default: beside).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="First N questions.")] = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="Only these question ids (or positions).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Questions scored at once.")] = 1,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds per query before it counts as wrong.")
+    ] = 30.0,
+    keep_distinct: Annotated[
+        bool, typer.Option("--keep-distinct", help="Spider: do not strip DISTINCT (official flag).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a dataset: execution accuracy as the official Spider/BIRD evaluators compute it."""
+    from evals.runner import EvalOptions
+    from server.eval_cli import run_eval
+
+    STATE.json_mode = as_json
+    try:
+        code = run_eval(
+            EvalOptions(
+                dataset=dataset,
+                format=fmt,
+                out=out,
+                predictions=predictions,
+                db_dir=db_dir,
+                limit=limit,
+                ids=list(ids or []),
+                workers=workers,
+                timeout_s=timeout,
+                keep_distinct=keep_distinct,
+            ),
+            as_json=as_json,
+        )
+    except SqlsageError as error:
+        fail(error)
+    raise typer.Exit(code)
 
 
 @app.command()
