@@ -54,6 +54,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/builtin_accuracy.py
 	$(BIN)/python benchmarks/ui_weight.py
 	$(BIN)/python benchmarks/mcp_latency.py
+	$(BIN)/python benchmarks/eval_scoring.py
 
 # Re-fetch the chat UI's vendored chart libraries (server/static/vendor/README.md) from npm.
 VENDOR := server/static/vendor
