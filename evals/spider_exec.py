@@ -30,6 +30,8 @@ from typing import Any
 
 import sqlparse
 
+from tools.readonly import open_sqlite_read_only
+
 Row = tuple[Any, ...]
 DEFAULT_TIMEOUT_S = 60.0  # the official TIMEOUT
 _PROGRESS_STEPS = 10_000
@@ -101,10 +103,11 @@ def _without_distinct(query: str) -> str:
 
 
 def run_query(db_path: Path | str, query: str, timeout_s: float) -> list[Row]:
-    """All rows of one query on a read-only connection (text decoded with errors ignored),
-    interrupted after timeout_s (an OperationalError, like any failure)."""
-    uri = f"file:{Path(db_path).resolve()}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    """All rows of one query on a connection that can write nothing and create no file (a
+    prediction is model output: `VACUUM INTO` or `ATTACH` must not run), text decoded with
+    errors ignored as the official script does, interrupted after timeout_s (an
+    OperationalError, like any failure)."""
+    conn = open_sqlite_read_only(str(db_path))
     try:
         conn.text_factory = lambda b: b.decode(errors="ignore")
         deadline = time.monotonic() + timeout_s

@@ -137,3 +137,12 @@ def test_every_bird_minidev_gold_query_matches_itself(shared_data: Path) -> None
         if not bird_exec.exec_match(_bird_db(shared_data, q["db_id"]), q["SQL"], q["SQL"]).correct
     ]
     assert wrong == []
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("attempt", ["VACUUM INTO '{dir}/copy.db'", "ATTACH '{dir}/new.db' AS x"])
+def test_a_prediction_can_write_no_file(shared_data: Path, tmp_path: Path, attempt: str) -> None:
+    db = _spider_db(shared_data, "concert_singer")
+    verdict = spider_exec.exec_match(db, attempt.format(dir=tmp_path), "SELECT 1")
+    assert not verdict.correct and "prediction failed" in (verdict.reason or "")
+    assert list(tmp_path.iterdir()) == []
