@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from graphs.turns import TurnRunner
     from server.resources import Resources
     from tools.databases import Database
-    from tools.results import QueryResult
 
 T = TypeVar("T")
 Progress = Callable[[int, str], Awaitable[None]]
@@ -180,10 +179,7 @@ class McpToolbox:
             limit = " (LIMIT added)" if result.limit_applied else ""
             text = f"Valid{limit}. Normalized SQL ({result.dialect}):\n{result.sql}"
         else:
-            text = "Invalid:\n" + "\n".join(
-                SqlsageError(e.code, e.message, hint=e.hint, line=e.line, col=e.col).for_model()
-                for e in result.errors
-            )
+            text = "Invalid:\n" + "\n".join(e.for_model() for e in result.errors)
         out = ValidationOutput(**result.model_dump())
         if not out.valid:
             # The caller sent this SQL: echo it only short, and not once per error.
@@ -224,49 +220,38 @@ class McpToolbox:
         title: str | None,
     ) -> CallToolResult:
         """Run the query, chart its rows, render the chart as PNG."""
-        await self.ready()
-        database = self.database(db)
-        return await self.off_loop(self._build_chart, database, sql, chart_type, x, y, color, title)
-
-    @staticmethod
-    def _build_chart(
-        database: Database,
-        sql: str,
-        chart_type: str,
-        x: str | None,
-        y: str | None,
-        color: str | None,
-        title: str | None,
-    ) -> CallToolResult:
         from tools.build_chart import build_chart, render_png
         from tools.run_sql import run_sql
 
-        result = run_sql(database, sql)
-        chart = build_chart(result, chart_type=chart_type, x=x, y=y, color=color, title=title)
-        png = render_png(chart)
-        structured = ChartOutput(
-            database=database.name,
-            sql=result.sql,
-            type=chart.type,
-            x=chart.x,
-            y=chart.y,
-            color=chart.color,
-            reason=chart.reason,
-            row_count=result.row_count,
-            spec=chart.spec,
-        ).model_dump(mode="json")
-        axes = ", ".join(
-            f"{k}={v}" for k, v in (("x", chart.x), ("y", chart.y), ("color", chart.color)) if v
-        )
-        text = (
-            f"{chart.type} chart of {result.row_count} row(s){f' ({axes})' if axes else ''}: "
-            f"{chart.reason} The image is attached; the Vega-Lite spec is in the structured "
-            f"result.\nSQL: {result.sql}"
-        )
-        image = ImageContent(
-            type="image", data=base64.b64encode(png).decode("ascii"), mime_type="image/png"
-        )
-        return _result(text, structured, image)
+        await self.ready()
+        database = self.database(db)
+
+        def chart_it() -> CallToolResult:
+            result = run_sql(database, sql)
+            chart = build_chart(result, chart_type=chart_type, x=x, y=y, color=color, title=title)
+            png = render_png(chart)
+            structured = ChartOutput(
+                database=database.name,
+                sql=result.sql,
+                type=chart.type,
+                x=chart.x,
+                y=chart.y,
+                color=chart.color,
+                reason=chart.reason,
+                row_count=result.row_count,
+                spec=chart.spec,
+            ).model_dump(mode="json")
+            axes = ", ".join(
+                f"{k}={v}" for k, v in (("x", chart.x), ("y", chart.y), ("color", chart.color)) if v
+            )
+            text = (
+                f"{chart.type} chart of {result.row_count} row(s){f' ({axes})' if axes else ''}: "
+                f"{chart.reason} The image is attached; the Vega-Lite spec is in the structured "
+                f"result.\nSQL: {result.sql}"
+            )
+            return _result(text, structured, _png(png))
+
+        return await self.off_loop(chart_it)
 
     async def add_example(self, db: str | None, question: str, sql: str) -> CallToolResult:
         """Validate a question/SQL pair, append it to the knowledge file, re-index."""
@@ -365,46 +350,31 @@ def _progress_message(event: Event) -> str | None:
 
 def _ask_result(events: list[Event]) -> CallToolResult:
     from graphs.turns import collect
-    from tools.results import Column, QueryResult
+    from tools.results import QueryResult
 
     out = collect(events)
-    error = out["error"]
-    structured = AskOutput(
-        status=out["status"],
-        answer=out["answer"],
-        sql=out["sql"],
-        columns=out["columns"],
-        rows=out["rows"],
-        row_count=out["row_count"],
-        truncated=out["truncated"],
-        chart=out["chart"],
-        session_id=out["session_id"] or "",
-        turn=out["turn"] or 0,
-        steps=out["steps"],
-        usage=out["usage"],
-        error=error,
-    ).model_dump(mode="json")
-    parts = [out["answer"] or "(no answer)"]
-    if out["sql"]:
-        parts.append(f"SQL: {out['sql']}")
-    if out["columns"]:
-        result: QueryResult = QueryResult(
-            columns=[Column(**c) for c in out["columns"]],
-            rows=out["rows"],
-            row_count=out["row_count"],
-            truncated=out["truncated"],
-            elapsed_ms=0.0,
+    answer = AskOutput.model_validate(
+        {**out, "session_id": out["session_id"] or "", "turn": out["turn"] or 0}
+    )
+    parts = [answer.answer or "(no answer)"]
+    if answer.sql:
+        parts.append(f"SQL: {answer.sql}")
+    table = next((e.data for e in reversed(events) if e.event == "table"), None)
+    if table is not None:
+        result = QueryResult(
+            columns=answer.columns,
+            rows=answer.rows,
+            row_count=answer.row_count,
+            truncated=answer.truncated,
+            elapsed_ms=table.get("elapsed_ms") or 0.0,
         )
         parts.append(result_text(result))
-    if error:
-        parts.append(
-            SqlsageError(error["code"], error["message"], hint=error.get("hint")).for_model()
-        )
-    parts.append(f"session_id: {out['session_id']} (pass it to ask a follow-up)")
-    blocks: list[Any] = []
-    if out["chart"]:
-        blocks.append(_chart_image(out["chart"]))
-    return _result(bounded("\n".join(parts)), structured, *[b for b in blocks if b is not None])
+    if answer.error:
+        parts.append(answer.error.for_model())
+    parts.append(f"session_id: {answer.session_id} (pass it to ask a follow-up)")
+    image = _chart_image(answer.chart) if answer.chart else None
+    blocks = [image] if image is not None else []
+    return _result(bounded("\n".join(parts)), answer.model_dump(mode="json"), *blocks)
 
 
 def _chart_image(spec: dict[str, Any]) -> ImageContent | None:
@@ -414,6 +384,10 @@ def _chart_image(spec: dict[str, Any]) -> ImageContent | None:
         png = render_png(ChartSpec(type="table", spec=spec, reason=""))
     except SqlsageError:
         return None  # the spec is in the structured result; an image is a nicety
+    return _png(png)
+
+
+def _png(png: bytes) -> ImageContent:
     return ImageContent(
         type="image", data=base64.b64encode(png).decode("ascii"), mime_type="image/png"
     )

@@ -81,6 +81,14 @@ class ErrorInfo(BaseModel):
         description="The closest known name, for an unknown table or column.",
     )
 
+    def for_model(self) -> str:
+        """Text a language model can act on: what went wrong, where, and what to do."""
+        where = f" (line {self.line}, col {self.col})" if self.line is not None else ""
+        text = f"Error [{self.code}]{where}: {self.message}"
+        if self.hint:
+            text += f" Hint: {self.hint}"
+        return text
+
 
 class SqlsageError(Exception):
     """Root of every error sqlsage raises on purpose; carries the error model's fields."""
@@ -125,11 +133,7 @@ class SqlsageError(Exception):
 
     def for_model(self) -> str:
         """Text a language model can act on: what went wrong, where, and what to do."""
-        where = f" (line {self.line}, col {self.col})" if self.line is not None else ""
-        text = f"Error [{self.code}]{where}: {self.message}"
-        if self.hint:
-            text += f" Hint: {self.hint}"
-        return text
+        return self.info().for_model()
 
     def __str__(self) -> str:
         return self.for_model()
