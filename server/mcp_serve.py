@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -80,26 +79,22 @@ class BearerKeys:
         self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        from starlette.datastructures import Headers
+        from starlette.responses import JSONResponse
+
         if scope["type"] != "http" or not self.keys.enabled:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = Headers(scope=scope)
         try:
             self.keys.authenticate(headers.get("authorization"), headers.get("x-api-key"))
         except SqlsageError as error:
-            body = json.dumps({"error": error.to_dict()}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b'Bearer realm="sqlsage"'),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+            refusal = JSONResponse(
+                {"error": error.to_dict()},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="sqlsage"'},
             )
-            await send({"type": "http.response.body", "body": body})
+            await refusal(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -143,19 +138,14 @@ class MountedMcp:
         self, resources: Resources, runner: TurnRunner, keys: ApiKeys
     ) -> AsyncIterator[None]:
         """Serve MCP over the host's resources while the host runs."""
-        from starlette.routing import Route
-
         from server.mcp_toolbox import McpToolbox
 
         toolbox = McpToolbox(resources, runner=runner)
         server = build_server(toolbox, keys)
-        inner = server.streamable_http_app(
-            streamable_http_path=MCP_PATH,
-            transport_security=transport_security("0.0.0.0", resources.settings),
-        )
-        route = next(r for r in inner.routes if isinstance(r, Route) and r.path == MCP_PATH)
+        app = http_app(server, keys, host="0.0.0.0", settings=resources.settings)
+        # The host's lifespan runs the session manager (a mounted app's own lifespan never runs).
         async with server.session_manager.run():
-            self.endpoint = BearerKeys(route.endpoint, keys)
+            self.endpoint = app
             try:
                 yield
             finally:
@@ -164,9 +154,10 @@ class MountedMcp:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if self.endpoint is None:
-            body = b'{"error": {"code": "internal_error", "message": "MCP is not running."}}'
-            await send({"type": "http.response.start", "status": 503, "headers": []})
-            await send({"type": "http.response.body", "body": body})
+            from starlette.responses import JSONResponse
+
+            body = {"error": {"code": "internal_error", "message": "MCP is not running."}}
+            await JSONResponse(body, status_code=503)(scope, receive, send)
             return
         await self.endpoint(scope, receive, send)
 
