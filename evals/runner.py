@@ -7,6 +7,7 @@ TAB is ignored), or BIRD's JSON `{"0": "SQL\\t----- bird -----\\tdb_id", ...}`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -127,10 +128,8 @@ def score_predictions(options: EvalOptions, progress: Progress | None = None) ->
         with ThreadPoolExecutor(max_workers=options.workers) as pool:
             pending: set[Future[dict[str, Any]]] = set()
             queue = iter(todo)
-            for item in queue:
+            for item in itertools.islice(queue, options.workers * 4):  # a few ahead per worker
                 pending.add(pool.submit(scoring.score, item, predictions[item.index]))
-                if len(pending) >= options.workers * 4:
-                    break
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
