@@ -1,91 +1,79 @@
-"""Execution accuracy of the builtin offline model, through the whole graph.
+"""Execution accuracy of the builtin offline model through the whole graph, by the eval harness
+(`sqlsage eval run --model builtin`, official Spider / BIRD semantics):
 
-(a) evals/data/sample_builtin.jsonl: our own question set on the bundled sample database.
-(b) Spider dev (questions whose database is present): the first SLICE questions, whose misses
-    were studied while improving the planner, and the next SLICE, never looked at (held out).
-    Questions we did not write, on schemas without knowledge files. The builtin model is rule-based; this
-    shows what it covers, not a leaderboard figure.
+(a) evals/data/sample_builtin.jsonl: our own question set on the bundled sample database;
+(b) Spider dev: every question whose database is present (972 of 1,034), no knowledge files;
+(c) BIRD mini-dev: the 140 questions whose databases are present, with evidence.
 
-    .venv/bin/python benchmarks/builtin_accuracy.py
+The builtin model is rule-based: this shows what it covers, not a leaderboard figure.
+
+    .venv/bin/python benchmarks/builtin_accuracy.py [--workers 2]
 """
 
 from __future__ import annotations
 
-import collections
-import statistics
+import argparse
+import asyncio
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from _common import emit_result, require_shared_data
 
-from evals.builtin_run import Scored, run
-from evals.datasets import SAMPLE_BUILTIN, load_jsonl, load_spider, spider_db_path
-from server.resources import build_resources
-from server.settings import DatabaseSettings, Settings
-
-SLICE = 200
+from evals.datasets import SAMPLE_BUILTIN
+from evals.runner import EvalOptions, run_agent
+from server.settings import Settings
 
 
-def report(name: str, scored: list[Scored]) -> dict[str, object]:
-    """Print accuracy by shape and status; return the figures."""
-    n = len(scored)
-    matched = sum(s.match.match for s in scored)
-    refused = sum(s.status == "refused" for s in scored)
-    wrong = n - matched - refused
-    times = [s.elapsed_ms for s in scored]
+def report(name: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Print one run's figures; return them."""
+    agent = summary["agent"]
+    codes = summary["errors_by_code"]
     print(
-        f"\n{name}: {matched}/{n} = {100 * matched / n:.1f} % execution match; "
-        f"{refused} honest refusals, {wrong} wrong or failed; "
-        f"p50 {statistics.median(times):.0f} ms per question"
+        f"\n{name}: {summary['n_correct']}/{summary['n_scored']} = "
+        f"{summary['execution_accuracy']:.1%} execution accuracy; valid SQL "
+        f"{summary['valid_sql_rate']:.1%}; exact-set {summary['exact_set_match']:.1%}; "
+        f"{codes.get('unanswerable', 0)} honest refusals; p50 {agent['latency_ms_p50']:.0f} ms, "
+        f"p95 {agent['latency_ms_p95']:.0f} ms per question; {summary['elapsed_s']:.0f} s total"
     )
-    shapes: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
-    for s in scored:
-        shapes[s.question.shape or "-"][0] += 1
-        shapes[s.question.shape or "-"][1] += s.match.match
-    if len(shapes) > 1:
-        print("| shape | matched |\n|---|---|")
-        for shape, (total, ok) in sorted(shapes.items()):
-            print(f"| {shape} | {ok}/{total} |")
+    for key in ("by_tag", "by_difficulty"):
+        for tag, row in (summary.get(key) or {}).items():
+            print(f"  {tag:16s} {row['correct']:4d}/{row['n']:<4d} {row['accuracy']:.1%}")
+    print(f"  outcomes: {codes}")
     return {
-        "n": n,
-        "matched": matched,
-        "accuracy_pct": round(100 * matched / n, 1),
-        "refused": refused,
-        "wrong": wrong,
-        "p50_ms": round(statistics.median(times), 1),
+        "n": summary["n_scored"],
+        "correct": summary["n_correct"],
+        "accuracy_pct": round(100 * summary["execution_accuracy"], 1),
+        "valid_sql_pct": round(100 * summary["valid_sql_rate"], 1),
+        "refused": codes.get("unanswerable", 0),
+        "p50_ms": agent["latency_ms_p50"],
+        "p95_ms": agent["latency_ms_p95"],
+        "elapsed_s": summary["elapsed_s"],
     }
 
 
 def main() -> None:
-    """Run both sets and print the figures."""
+    """Run the three sets and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--only", choices=("sample", "spider", "bird"), default=None)
+    args = parser.parse_args()
     data = require_shared_data()
     work = Path(tempfile.mkdtemp(prefix="sqlsage-builtin-"))
-    resources = build_resources(Settings(data_dir=work / "sample"))
-    sample_path = Path(resources.database("sample").config.url.removeprefix("sqlite:///"))
-    own = run(load_jsonl(SAMPLE_BUILTIN), resources, lambda db: sample_path)
-    figures: dict[str, object] = {"sample_builtin": report("sample_builtin.jsonl", own)}
-
-    spider_dir = data / "spider_dev"
-    every = load_spider(spider_dir, skip_missing_db=True)
-    # The first slice is the one whose misses were studied while improving the planner (the
-    # method, not single questions); the second was never looked at: it is the honest figure.
-    for name, questions in (
-        ("spider_dev_slice", every[:SLICE]),
-        ("spider_dev_heldout", every[SLICE : 2 * SLICE]),
-    ):
-        dbs = sorted({q.db for q in questions})
-        settings = Settings(
-            data_dir=work / name,
-            databases={
-                db: DatabaseSettings(url=f"sqlite:///{spider_db_path(spider_dir, db)}")
-                for db in dbs
-            },
-        )
-        scored = run(
-            questions, build_resources(settings), lambda db: spider_db_path(spider_dir, db)
-        )
+    base = Settings(data_dir=work / "state")
+    sets = {
+        "sample": (SAMPLE_BUILTIN, "jsonl"),
+        "spider": (data / "spider_dev", "spider"),
+        "bird": (data / "bird_minidev" / "mini_dev_sqlite.json", "bird"),
+    }
+    figures: dict[str, Any] = {}
+    for name, (dataset, fmt) in sets.items():
+        if args.only and name != args.only:
+            continue
+        options = EvalOptions(dataset, fmt, work / name, model="builtin", workers=args.workers)
+        summary = asyncio.run(run_agent(options, base=base))
         figures[name] = report(
-            f"{name}: Spider dev {len(questions)} questions ({len(dbs)} databases)", scored
+            f"{name} ({dataset.name}; report {work / name / 'report.md'})", summary
         )
     emit_result({"benchmark": "builtin_accuracy", **figures})
 

@@ -7,19 +7,25 @@ TAB is ignored), or BIRD's JSON `{"0": "SQL\\t----- bird -----\\tdb_id", ...}`.
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 import json
+import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evals.eval_datasets import Dataset, EvalItem, load_dataset
-from evals.scoring import Scoring, append, done_indices, output_dir, summarize
+from evals.datasets import Dataset, EvalItem, load_dataset
+from evals.report import REPORT, write_report
+from evals.scoring import Scoring, append, output_dir, read_records, summarize
 from evals.spider_exec import prediction_sql
-from tools.errors import INVALID_ARGUMENT, SqlsageError
+from server.settings import Settings, load_settings
+from tools.errors import INTERNAL_ERROR, INVALID_ARGUMENT, SqlsageError
+
+if TYPE_CHECKING:
+    from evals.agent_predict import AgentPredictor
 
 Progress = Callable[[int, int, int, int], None]  # done, total, correct, scored
 
@@ -38,6 +44,11 @@ class EvalOptions:
     workers: int = 1
     timeout_s: float = 30.0
     keep_distinct: bool = False
+    model: str | None = None
+    evidence: bool = True
+    turn_timeout_s: float = 300.0
+    config: Path | None = None
+    model_factory: Callable[[str], Any] | None = None  # tests and benchmarks: a scripted model
 
 
 def select(dataset: Dataset, limit: int | None, ids: list[str]) -> list[EvalItem]:
@@ -110,44 +121,194 @@ def _bird_json_predictions(path: Path, text: str, count: int) -> list[str]:
     return [str(data[str(i)]).split("\t----- bird -----")[0].strip() for i in range(count)]
 
 
+def run_eval(options: EvalOptions, progress: Progress | None = None) -> dict[str, Any]:
+    """Score predictions (--predictions) or run the agent (--model) over the dataset."""
+    if (options.predictions is None) == (options.model is None):
+        raise SqlsageError(
+            INVALID_ARGUMENT,
+            "Pass exactly one of --predictions FILE and --model M."
+            if options.predictions is None
+            else "--predictions and --model were both given.",
+            hint="--predictions scores a file of SQL without a model; --model runs the agent on "
+            "every question (e.g. --model builtin).",
+        )
+    if not 1 <= options.workers <= 64:
+        raise SqlsageError(INVALID_ARGUMENT, f"--workers is {options.workers}; use 1 to 64.")
+    for name, value in (
+        ("--timeout", options.timeout_s),
+        ("--turn-timeout", options.turn_timeout_s),
+    ):
+        if not 0 < value <= 3600:
+            raise SqlsageError(INVALID_ARGUMENT, f"{name} is {value:g}; use 0 < seconds <= 3600.")
+    if options.predictions is not None:
+        return score_predictions(options, progress)
+    return asyncio.run(run_agent(options, progress))
+
+
+def check_options(options: EvalOptions) -> None:
+    """Refuse out-of-range numbers before anything is read or written."""
+    if not 1 <= options.workers <= 64:
+        raise SqlsageError(INVALID_ARGUMENT, f"--workers is {options.workers}; use 1 to 64.")
+    for name, value in (
+        ("--timeout", options.timeout_s),
+        ("--turn-timeout", options.turn_timeout_s),
+    ):
+        if not 0 < value <= 3600:
+            raise SqlsageError(
+                INVALID_ARGUMENT,
+                f"{name} is {value:g} seconds.",
+                hint="Use a number of seconds above 0 and at most 3600.",
+            )
+
+
 def score_predictions(options: EvalOptions, progress: Progress | None = None) -> dict[str, Any]:
     """Score a predictions file; results.jsonl and summary.json in options.out."""
+    check_options(options)
     dataset = load_dataset(options.dataset, options.format, db_dir=options.db_dir)
     if options.predictions is None:
         raise SqlsageError(INVALID_ARGUMENT, "No predictions file given.")
-    if not 1 <= options.workers <= 64:
-        raise SqlsageError(INVALID_ARGUMENT, f"--workers is {options.workers}; use 1 to 64.")
     predictions = read_predictions(options.predictions, dataset)
     selected = select(dataset, options.limit, options.ids)
     scoring = Scoring(dataset.format, options.timeout_s, options.keep_distinct)
-    started = time.perf_counter()
-    with output_dir(options.out) as folder:
-        done = done_indices(folder)
-        todo = [i for i in selected if i.index not in done]
-        counts = [len(selected) - len(todo), 0, 0]  # done, correct, scored (this run)
-        with ThreadPoolExecutor(max_workers=options.workers) as pool:
-            pending: set[Future[dict[str, Any]]] = set()
-            queue = iter(todo)
-            for item in itertools.islice(queue, options.workers * 4):  # a few ahead per worker
-                pending.add(pool.submit(scoring.score, item, predictions[item.index]))
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    record = future.result()
-                    append(folder, record)
-                    counts[0] += 1
-                    if record["correct"] is not None:
-                        counts[2] += 1
-                        counts[1] += int(record["correct"])
-                    if progress is not None:
-                        progress(counts[0], len(selected), counts[1], counts[2])
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        pending.add(pool.submit(scoring.score, nxt, predictions[nxt.index]))
-        return summarize(
-            folder,
+    pool = ThreadPoolExecutor(max_workers=options.workers)
+
+    async def work(item: EvalItem) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, scoring.score, item, predictions[item.index])
+
+    with pool, output_dir(options.out) as folder:
+        return asyncio.run(_run(folder, options, dataset, selected, work, progress))
+
+
+async def run_agent(
+    options: EvalOptions, progress: Progress | None = None, *, base: Settings | None = None
+) -> dict[str, Any]:
+    """Run the agent on every selected question (a fresh session each) and score its SQL.
+    Everything that can be refused (dataset, options, model spec, a busy output folder) is
+    checked before the first question runs or anything is written to the folder."""
+    from evals.agent_predict import AgentPredictor
+
+    assert options.model is not None
+    check_options(options)
+    settings = base if base is not None else load_settings(options.config)
+    resolve = _configured_sqlite(settings) if options.format == "jsonl" else None
+    dataset = load_dataset(options.dataset, options.format, db_dir=options.db_dir, resolve=resolve)
+    selected = select(dataset, options.limit, options.ids)
+    scoring = Scoring(dataset.format, options.timeout_s, options.keep_distinct)
+    with tempfile.TemporaryDirectory(prefix="sqlsage-eval-") as work:
+        predictor = AgentPredictor.for_dataset(
             dataset,
-            {i.index for i in selected},
-            elapsed_s=round(time.perf_counter() - started, 2),
-            workers=options.workers,
+            Path(work),  # BIRD's descriptions as comments files, for this run only
+            settings,
+            options.model,
+            turn_timeout_s=options.turn_timeout_s,
+            evidence=options.evidence,
+            model_factory=options.model_factory,
         )
+        try:
+            predictor.check_model()
+            with output_dir(options.out) as folder:
+                return await _run_agent(
+                    folder, options, dataset, selected, scoring, predictor, progress
+                )
+        finally:
+            predictor.close()
+
+
+async def _run_agent(
+    folder: Path,
+    options: EvalOptions,
+    dataset: Dataset,
+    selected: list[EvalItem],
+    scoring: Scoring,
+    predictor: AgentPredictor,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    from evals.agent_predict import AgentPrediction, agent_db_name
+
+    pool = ThreadPoolExecutor(max_workers=options.workers)
+
+    async def work(item: EvalItem) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        if item.db_path is None:
+            return await loop.run_in_executor(pool, scoring.score, item, None)
+        try:
+            prediction = await predictor.predict(item, agent_db_name(dataset, item))
+        except Exception as exc:  # a bug, not the model: record it and go on
+            error = {"code": INTERNAL_ERROR, "message": f"{type(exc).__name__}: {exc}"[:500]}
+            prediction = AgentPrediction(None, "failed", error, 0.0)
+        extra = prediction.fields()
+        if prediction.sql is None:
+            extra["error"] = prediction.error
+        elif prediction.error is not None:
+            extra["agent_error"] = prediction.error
+        return await loop.run_in_executor(
+            pool, lambda: scoring.score(item, prediction.sql, **extra)
+        )
+
+    with pool:
+        wanted = [i for i in selected if i.db_path is not None]
+        await predictor.warm_up(sorted({agent_db_name(dataset, i) for i in wanted}))
+        return await _run(folder, options, dataset, selected, work, progress)
+
+
+async def _run(
+    folder: Path,
+    options: EvalOptions,
+    dataset: Dataset,
+    selected: list[EvalItem],
+    work: Callable[[EvalItem], Awaitable[dict[str, Any]]],
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """Work through the selected questions not yet in the folder's results, `workers` at once,
+    appending each record as soon as it is known; then summary.json and report.md."""
+    started = time.perf_counter()
+    wanted = {i.index for i in selected}
+    earlier = [r for index, r in read_records(folder).items() if index in wanted]
+    todo = iter([i for i in selected if i.index not in {r["index"] for r in earlier}])
+    scored_before = [r for r in earlier if r.get("correct") is not None]
+    counts = {
+        "done": len(earlier),
+        "scored": len(scored_before),
+        "correct": sum(1 for r in scored_before if r["correct"]),
+    }
+
+    async def worker() -> None:
+        for item in todo:  # one iterator shared by the workers (one thread: no race)
+            record = await work(item)
+            append(folder, record)
+            counts["done"] += 1
+            if record["correct"] is not None:
+                counts["scored"] += 1
+                counts["correct"] += int(bool(record["correct"]))
+            if progress is not None:
+                progress(counts["done"], len(selected), counts["correct"], counts["scored"])
+
+    await asyncio.gather(*(worker() for _ in range(options.workers)))
+    extra: dict[str, Any] = {
+        "elapsed_s": round(time.perf_counter() - started, 2),
+        "workers": options.workers,
+        "report": str(folder / REPORT),
+    }
+    if options.model is not None:
+        extra.update(model=options.model, evidence=options.evidence)
+    summary = summarize(folder, dataset, wanted, **extra)
+    write_report(folder, summary, {i: r for i, r in read_records(folder).items() if i in wanted})
+    return summary
+
+
+def _configured_sqlite(settings: Settings) -> Callable[[str], Path | str | None]:
+    """For JSONL questions: a configured database's SQLite file (the bundled sample too)."""
+    from server.resources import build_resources
+
+    resources = build_resources(settings)
+
+    def resolve(name: str) -> Path | str | None:
+        if name not in resources.databases.names():
+            return None
+        database = resources.database(name)
+        if database.driver.kind != "sqlite" or not database.url.database:
+            return f"Database '{name}' is {database.dialect}; scoring runs on SQLite files."
+        return Path(database.url.database)
+
+    return resolve

@@ -16,12 +16,16 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from evals import bird_exec, spider_exec
-from evals.eval_datasets import Dataset, EvalItem
+from evals.datasets import Dataset, EvalItem
+from evals.metrics import agent_figures, by_difficulty, by_tag, rate
 from evals.spider_exec import ExecVerdict, GoldFailed
+from evals.sql_match import exact_set_match
 from tools.errors import INVALID_ARGUMENT, SqlsageError
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
+DATABASE_MISSING = "database_missing"
+DATASET_ERROR = "dataset_error"
 
 
 @dataclass(frozen=True)
@@ -49,34 +53,47 @@ class Scoring:
 
     def score(self, item: EvalItem, predicted: str | None, **extra: Any) -> dict[str, Any]:
         """One results.jsonl record: correct true/false, or null when the question is skipped
-        (database missing) or its gold SQL fails (a dataset error)."""
+        (database missing) or its gold SQL fails (a dataset error). `valid_sql` says whether
+        the prediction ran; `exact_match` is sqlglot's structural match (informative)."""
         record: dict[str, Any] = {
             "index": item.index,
             "question_id": item.question_id,
             "db": item.db,
+            "question": item.question,
             "difficulty": item.difficulty,
             "tags": list(item.tags),
+            "gold_sql": item.gold_sql,
             "pred_sql": predicted,
             "correct": None,
+            "valid_sql": None,
+            "exact_match": None,
             "error": None,
             **extra,
         }
         if item.db_path is None:
-            record["error"] = {"code": "database_missing", "message": f"No database '{item.db}'."}
+            record["error"] = {"code": DATABASE_MISSING, "message": item.why_skipped}
             return record
         if not predicted or not predicted.strip():
-            record.update(correct=False, error={"code": "no_sql", "message": "No SQL predicted."})
+            record.update(
+                correct=False,
+                valid_sql=False,
+                exact_match=False,
+                error=record["error"] or {"code": "no_sql", "message": "No SQL predicted."},
+            )
             return record
         started = time.perf_counter()
         try:
             verdict = self.verdict(item, predicted)
         except GoldFailed as failure:
-            record["error"] = {"code": "dataset_error", "message": f"The gold SQL fails: {failure}"}
+            record["error"] = {"code": DATASET_ERROR, "message": f"The gold SQL fails: {failure}"}
             return record
         record["score_ms"] = round((time.perf_counter() - started) * 1000, 2)
         record["correct"] = verdict.correct
+        record["valid_sql"] = verdict.ran
+        record["exact_match"] = exact_set_match(predicted, item.gold_sql)
         if not verdict.correct:
-            record["error"] = {"code": "wrong_result", "message": verdict.reason}
+            code = "timeout" if verdict.timed_out else "invalid_sql" if not verdict.ran else None
+            record["error"] = {"code": code or "wrong_result", "message": verdict.reason}
         return record
 
 
@@ -100,36 +117,30 @@ def output_dir(path: Path | str) -> Iterator[Path]:
         lock.release()
 
 
-def done_indices(folder: Path) -> set[int]:
-    """Questions already scored in this folder (a resumed run skips them)."""
-    path = folder / RESULTS
-    if not path.is_file():
-        return set()
-    done = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            done.add(int(json.loads(line)["index"]))
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut by a crash: that question is scored again
-    return done
-
-
 def append(folder: Path, record: dict[str, Any]) -> None:
     """One record, flushed before the next question (so a crash loses nothing scored)."""
     with (folder / RESULTS).open("a", encoding="utf-8") as out:
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def summarize(folder: Path, dataset: Dataset, selected: set[int], **extra: Any) -> dict[str, Any]:
-    """summary.json over the selected questions' records in results.jsonl (plus extra)."""
+def read_records(folder: Path) -> dict[int, dict[str, Any]]:
+    """The records of results.jsonl by index (the last one wins; cut lines are ignored)."""
     records: dict[int, dict[str, Any]] = {}
-    for line in (folder / RESULTS).read_text(encoding="utf-8").splitlines():
+    path = folder / RESULTS
+    if not path.is_file():
+        return records
+    for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)
-        except ValueError:
+            records[int(record["index"])] = record
+        except (ValueError, KeyError, TypeError):
             continue
-        if record.get("index") in selected:
-            records[record["index"]] = record
+    return records
+
+
+def summarize(folder: Path, dataset: Dataset, selected: set[int], **extra: Any) -> dict[str, Any]:
+    """summary.json over the selected questions' records in results.jsonl (plus extra)."""
+    records = {i: r for i, r in read_records(folder).items() if i in selected}
     scored = [r for r in records.values() if r["correct"] is not None]
     correct = sum(1 for r in scored if r["correct"])
     errors: dict[str, int] = {}
@@ -143,19 +154,23 @@ def summarize(folder: Path, dataset: Dataset, selected: set[int], **extra: Any) 
         "n_questions": len(selected),
         "n_scored": len(scored),
         "n_correct": correct,
-        "n_skipped": sum(
-            1 for r in records.values() if r["error"] and r["error"]["code"] == "database_missing"
-        ),
-        "n_dataset_errors": errors.get("dataset_error", 0),
+        "n_skipped": errors.get(DATABASE_MISSING, 0),
+        "n_dataset_errors": errors.get(DATASET_ERROR, 0),
         "n_pending": len(selected) - len(records),
         "execution_accuracy": correct / len(scored) if scored else 0.0,
+        "valid_sql_rate": rate(scored, "valid_sql"),
+        "exact_set_match": rate(scored, "exact_match"),
         "errors_by_code": dict(sorted(errors.items())),
         "missing_databases": dataset.missing_dbs,
     }
-    if dataset.format == "bird":
-        summary["by_difficulty"] = bird_exec.by_difficulty(
-            (r["difficulty"], bool(r["correct"])) for r in scored
+    if any(r.get("difficulty") for r in scored):
+        summary["by_difficulty"] = by_difficulty(
+            (r.get("difficulty"), bool(r["correct"])) for r in scored
         )
+    if any(r.get("tags") for r in scored):
+        summary["by_tag"] = by_tag(scored)
+    if any("latency_ms" in r for r in scored):
+        summary["agent"] = agent_figures([r for r in records.values() if "latency_ms" in r])
     summary.update(extra)
     (folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

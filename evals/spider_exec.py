@@ -42,12 +42,18 @@ class GoldFailed(Exception):
     """The gold SQL did not run on its database: a dataset error."""
 
 
+class QueryTimeout(sqlite3.OperationalError):
+    """A query ran past its time limit and was interrupted (a prediction that does is wrong)."""
+
+
 @dataclass(frozen=True)
 class ExecVerdict:
     """Whether the prediction's denotation equals the gold's; `reason` says why not."""
 
     correct: bool
     reason: str | None = None
+    ran: bool = True  # False: the prediction failed to run (invalid SQL or timed out)
+    timed_out: bool = False
 
 
 def prediction_sql(line: str) -> str:
@@ -91,10 +97,17 @@ def exec_match(
     try:
         predicted_rows = run_query(db_path, p_str, timeout_s)
     except sqlite3.Error as error:
-        return ExecVerdict(False, f"prediction failed: {type(error).__name__}: {error}")
+        return failed_prediction(error)
     if result_eq(gold_rows, predicted_rows, order_matters=order_matters):
         return ExecVerdict(True)
     return ExecVerdict(False, _difference(gold_rows, predicted_rows, order_matters))
+
+
+def failed_prediction(error: sqlite3.Error) -> ExecVerdict:
+    """The verdict on a prediction that did not run: wrong, saying why."""
+    timed_out = isinstance(error, QueryTimeout)
+    reason = str(error) if timed_out else f"{type(error).__name__}: {error}"
+    return ExecVerdict(False, f"prediction failed: {reason}", ran=False, timed_out=timed_out)
 
 
 def _without_distinct(query: str) -> str:
@@ -112,7 +125,12 @@ def run_query(db_path: Path | str, query: str, timeout_s: float) -> list[Row]:
         conn.text_factory = lambda b: b.decode(errors="ignore")
         deadline = time.monotonic() + timeout_s
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _PROGRESS_STEPS)
-        return conn.execute(replace_cur_year(query)).fetchall()
+        try:
+            return conn.execute(replace_cur_year(query)).fetchall()
+        except sqlite3.OperationalError as error:
+            if time.monotonic() > deadline and "interrupt" in str(error):
+                raise QueryTimeout(f"timed out after {timeout_s:g} s") from error
+            raise
     finally:
         conn.close()
 

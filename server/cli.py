@@ -505,9 +505,22 @@ def eval_run(
     keep_distinct: Annotated[
         bool, typer.Option("--keep-distinct", help="Spider: do not strip DISTINCT (official flag).")
     ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Run the agent with this model (builtin, openai/gpt-4o, ...)."
+        ),
+    ] = None,
+    no_evidence: Annotated[
+        bool, typer.Option("--no-evidence", help="Withhold BIRD's evidence from the agent.")
+    ] = False,
+    turn_timeout: Annotated[
+        float, typer.Option("--turn-timeout", help="Seconds per question for the agent's turn.")
+    ] = 300.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Score a dataset: execution accuracy as the official Spider/BIRD evaluators compute it."""
+    """Score a dataset: execution accuracy as the official Spider/BIRD evaluators compute it,
+    of a predictions file or of the agent (--model) run on every question."""
     from evals.runner import EvalOptions
     from server.eval_cli import run_eval
 
@@ -525,9 +538,30 @@ def eval_run(
                 workers=workers,
                 timeout_s=timeout,
                 keep_distinct=keep_distinct,
+                model=model,
+                evidence=not no_evidence,
+                turn_timeout_s=turn_timeout,
+                config=STATE.config,
             ),
             as_json=as_json,
         )
+    except SqlsageError as error:
+        fail(error)
+    raise typer.Exit(code)
+
+
+@eval_app.command("compare")
+def eval_compare(
+    run_a: Annotated[Path, typer.Argument(help="The --out folder of the earlier run.")],
+    run_b: Annotated[Path, typer.Argument(help="The --out folder of the later run.")],
+    as_json: JsonOption = False,
+) -> None:
+    """What changed between two runs: questions that flipped, and every metric's delta."""
+    from server.eval_cli import compare
+
+    STATE.json_mode = as_json
+    try:
+        code = compare(run_a, run_b, as_json=as_json)
     except SqlsageError as error:
         fail(error)
     raise typer.Exit(code)

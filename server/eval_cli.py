@@ -4,24 +4,30 @@ stderr, then the summary; or the summary as JSON."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from evals.runner import EvalOptions, score_predictions
-from tools.errors import INVALID_ARGUMENT, SqlsageError
+from evals.report import compare_runs, render_comparison
+from evals.runner import EvalOptions
+from evals.runner import run_eval as run_options
+
+
+def compare(folder_a: Path, folder_b: Path, *, as_json: bool) -> int:
+    """Print what changed from run A to run B."""
+    comparison = compare_runs(folder_a, folder_b)
+    if as_json:
+        print(json.dumps(comparison, indent=2))
+    else:
+        print(render_comparison(comparison), end="")
+    return 0
 
 
 def run_eval(options: EvalOptions, *, as_json: bool) -> int:
-    """Run (score) and report; exit 0 when every selected question was scored."""
-    if options.predictions is None:
-        raise SqlsageError(
-            INVALID_ARGUMENT,
-            "No --predictions file given.",
-            hint="Pass --predictions FILE (one SQL per question in dataset order); running the "
-            "agent over a dataset with --model is not built yet.",
-        )
+    """Run (score, or the agent then score) and report; exit 0 when every selected question
+    was scored."""
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]eval"),
@@ -39,7 +45,7 @@ def run_eval(options: EvalOptions, *, as_json: bool) -> int:
             accuracy = f"EX {correct / scored:.1%}" if scored else ""
             bar.update(task, completed=done, total=total, accuracy=accuracy)
 
-        summary = score_predictions(options, progress)
+        summary = run_options(options, progress)
     if as_json:
         print(json.dumps(summary, indent=2))
     else:
@@ -57,8 +63,25 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
         markup=False,
         highlight=False,
     )
+    out.print(
+        f"valid SQL {summary['valid_sql_rate']:.2%}, exact-set match "
+        f"{summary['exact_set_match']:.2%} (informative)",
+        markup=False,
+        highlight=False,
+    )
+    agent = summary.get("agent") or {}
+    if agent:
+        out.print(
+            f"per question: p50 {agent['latency_ms_p50']:.0f} ms, p95 "
+            f"{agent['latency_ms_p95']:.0f} ms, {agent['model_calls_per_question']} model calls, "
+            f"{agent['tool_calls_per_question']} tool calls, {agent['tokens_per_question']} "
+            f"tokens; total cost ${agent['cost_usd']:.4f}",
+            markup=False,
+            highlight=False,
+        )
     for level, row in summary.get("by_difficulty", {}).items():
         out.print(f"  {level:12s} {row['accuracy']:.2%} ({row['correct']}/{row['n']})")
+    out.print(f"report: {summary['report']}", markup=False, highlight=False)
     if summary["missing_databases"]:
         console.print(
             f"[yellow]missing databases:[/] {', '.join(summary['missing_databases'])}",

@@ -137,7 +137,12 @@ def test_a_failing_gold_is_a_dataset_error_and_a_hanging_prediction_times_out(
     by_index = {r["index"]: r for r in records}
     assert by_index[1]["correct"] is None and by_index[1]["error"]["code"] == "dataset_error"
     assert "no such table" in by_index[1]["error"]["message"]
-    assert by_index[2]["correct"] is False and "interrupted" in by_index[2]["error"]["message"]
+    assert by_index[2]["correct"] is False and by_index[2]["valid_sql"] is False
+    assert by_index[2]["error"] == {
+        "code": "timeout",
+        "message": "prediction failed: timed out after 1 s",
+    }
+    assert summary["errors_by_code"] == {"dataset_error": 1, "timeout": 1}
 
 
 @pytest.mark.shared_data
@@ -165,7 +170,7 @@ def test_bad_inputs_say_what_was_wrong(shared_data: Path, tmp_path: Path) -> Non
          "blank line at line 3"),
         (["--dataset", str(spider), "--format", "spider", "--predictions", str(tmp_path / "x")],
          "Cannot read predictions file"),
-        (["--dataset", str(spider), "--format", "spider"], "No --predictions file given"),
+        (["--dataset", str(spider), "--format", "spider"], "Pass exactly one of --predictions FILE and --model M"),
         (["--dataset", str(spider), "--format", "spider", "--predictions", str(gold),
           "--ids", "999999"], "--ids names questions the dataset does not have"),
         (["--dataset", str(spider), "--format", "spider", "--predictions", str(gold),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from evals import bird_exec, spider_exec
+from evals import bird_exec, metrics, spider_exec
 from evals.spider_exec import GoldFailed, prediction_sql, remove_distinct
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
@@ -99,12 +99,13 @@ def test_a_hanging_prediction_is_cut_by_the_timeout(shared_data: Path) -> None:
     )
     started = time.monotonic()
     verdict = spider_exec.exec_match(db, forever, "SELECT 1", timeout_s=0.5)
-    assert not verdict.correct and "interrupted" in (verdict.reason or "")
+    assert not verdict.correct and verdict.timed_out and not verdict.ran
+    assert verdict.reason == "prediction failed: timed out after 0.5 s"
     assert time.monotonic() - started < 5
 
 
 def test_bird_accuracy_per_difficulty() -> None:
-    table = bird_exec.by_difficulty(
+    table = metrics.by_difficulty(
         [("simple", True), ("simple", False), ("moderate", True), ("challenging", False)]
     )
     assert table["simple"] == {"n": 2, "correct": 1, "accuracy": 0.5}
