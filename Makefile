@@ -55,6 +55,7 @@ bench: install-dev
 	$(BIN)/python benchmarks/ui_weight.py
 	$(BIN)/python benchmarks/mcp_latency.py
 	$(BIN)/python benchmarks/eval_scoring.py
+	$(BIN)/python benchmarks/eval_runner_overhead.py
 
 # Re-fetch the chat UI's vendored chart libraries (server/static/vendor/README.md) from npm.
 VENDOR := server/static/vendor

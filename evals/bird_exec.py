@@ -20,11 +20,11 @@ def exec_match(
 ) -> ExecVerdict:
     """BIRD's verdict for one prediction against its gold query on one database."""
     try:
-        gold_rows = run_query(db_path, gold, timeout_s)
+        gold_rows = run_query(db_path, gold, timeout_s, lenient_text=False)
     except sqlite3.Error as error:
         raise GoldFailed(f"{type(error).__name__}: {error}") from error
     try:
-        predicted_rows = run_query(db_path, predicted, timeout_s)
+        predicted_rows = run_query(db_path, predicted, timeout_s, lenient_text=False)
     except sqlite3.Error as error:
         return failed_prediction(error)
     if set(predicted_rows) == set(gold_rows):

@@ -42,7 +42,7 @@ class EvalOptions:
     limit: int | None = None
     ids: list[str] = field(default_factory=list)
     workers: int = 1
-    timeout_s: float = 30.0
+    timeout_s: float | None = None  # per query; None: the official one (Spider 60 s, BIRD 30 s)
     keep_distinct: bool = False
     model: str | None = None
     evidence: bool = True
@@ -132,14 +132,6 @@ def run_eval(options: EvalOptions, progress: Progress | None = None) -> dict[str
             hint="--predictions scores a file of SQL without a model; --model runs the agent on "
             "every question (e.g. --model builtin).",
         )
-    if not 1 <= options.workers <= 64:
-        raise SqlsageError(INVALID_ARGUMENT, f"--workers is {options.workers}; use 1 to 64.")
-    for name, value in (
-        ("--timeout", options.timeout_s),
-        ("--turn-timeout", options.turn_timeout_s),
-    ):
-        if not 0 < value <= 3600:
-            raise SqlsageError(INVALID_ARGUMENT, f"{name} is {value:g}; use 0 < seconds <= 3600.")
     if options.predictions is not None:
         return score_predictions(options, progress)
     return asyncio.run(run_agent(options, progress))
@@ -153,7 +145,7 @@ def check_options(options: EvalOptions) -> None:
         ("--timeout", options.timeout_s),
         ("--turn-timeout", options.turn_timeout_s),
     ):
-        if not 0 < value <= 3600:
+        if value is not None and not 0 < value <= 3600:
             raise SqlsageError(
                 INVALID_ARGUMENT,
                 f"{name} is {value:g} seconds.",
@@ -169,7 +161,7 @@ def score_predictions(options: EvalOptions, progress: Progress | None = None) ->
         raise SqlsageError(INVALID_ARGUMENT, "No predictions file given.")
     predictions = read_predictions(options.predictions, dataset)
     selected = select(dataset, options.limit, options.ids)
-    scoring = Scoring(dataset.format, options.timeout_s, options.keep_distinct)
+    scoring = Scoring.for_format(dataset.format, options.timeout_s, options.keep_distinct)
     pool = ThreadPoolExecutor(max_workers=options.workers)
 
     async def work(item: EvalItem) -> dict[str, Any]:
@@ -194,7 +186,7 @@ async def run_agent(
     resolve = _configured_sqlite(settings) if options.format == "jsonl" else None
     dataset = load_dataset(options.dataset, options.format, db_dir=options.db_dir, resolve=resolve)
     selected = select(dataset, options.limit, options.ids)
-    scoring = Scoring(dataset.format, options.timeout_s, options.keep_distinct)
+    scoring = Scoring.for_format(dataset.format, options.timeout_s, options.keep_distinct)
     with tempfile.TemporaryDirectory(prefix="sqlsage-eval-") as work:
         predictor = AgentPredictor.for_dataset(
             dataset,
@@ -288,6 +280,8 @@ async def _run(
     extra: dict[str, Any] = {
         "elapsed_s": round(time.perf_counter() - started, 2),
         "workers": options.workers,
+        "timeout_s": Scoring.for_format(dataset.format, options.timeout_s).timeout_s,
+        "keep_distinct": options.keep_distinct,
         "report": str(folder / REPORT),
     }
     if options.model is not None:

@@ -36,6 +36,17 @@ class Scoring:
     timeout_s: float = 30.0
     keep_distinct: bool = False
 
+    @classmethod
+    def for_format(
+        cls, fmt: str, timeout_s: float | None = None, keep_distinct: bool = False
+    ) -> Scoring:
+        """The scoring of a format, with its official per-query time limit unless given
+        (Spider's TIMEOUT 60 s; BIRD's meta_time_out 30 s; ours 30 s)."""
+        if timeout_s is None:
+            spider = fmt == "spider"
+            timeout_s = spider_exec.DEFAULT_TIMEOUT_S if spider else bird_exec.DEFAULT_TIMEOUT_S
+        return cls(fmt, timeout_s, keep_distinct)
+
     def verdict(self, item: EvalItem, predicted: str) -> ExecVerdict:
         """The official verdict for this dataset (JSONL questions use Spider's)."""
         assert item.db_path is not None
@@ -49,6 +60,7 @@ class Scoring:
             item.gold_sql,
             keep_distinct=self.keep_distinct,
             timeout_s=self.timeout_s,
+            suite=self.format == "spider",
         )
 
     def score(self, item: EvalItem, predicted: str | None, **extra: Any) -> dict[str, Any]:

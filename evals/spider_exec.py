@@ -10,6 +10,8 @@ Its semantics are surprising, and they are reproduced on purpose, not fixed:
 - results are compared as bags of rows with the columns matched up to a permutation; row order
   matters only when the gold SQL's text contains `order by` anywhere (a subquery's counts);
 - two empty results match, whatever their columns;
+- with --format spider the prediction must be right on every `*.sqlite*` file in the
+  database's folder (the official test suite: the distilled databases, when installed there);
 - text is decoded with errors ignored; values compare with Python's `==` (so 1 == 1.0 and an
   int never equals its string).
 The gold query must run: a gold failure is the dataset's error, not the model's.
@@ -84,23 +86,42 @@ def exec_match(
     *,
     keep_distinct: bool = False,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    suite: bool = False,
 ) -> ExecVerdict:
-    """Spider's verdict for one prediction against its gold query on one database."""
+    """Spider's verdict for one prediction against its gold query. With `suite`, on every
+    database file of the test suite (suite_paths): right only when right on each."""
     p_str, g_str = postprocess(predicted), postprocess(gold)
     if not keep_distinct:
         p_str, g_str = _without_distinct(p_str), _without_distinct(g_str)
     order_matters = "order by" in g_str.lower()
-    try:
-        gold_rows = run_query(db_path, g_str, timeout_s)
-    except sqlite3.Error as error:
-        raise GoldFailed(f"{type(error).__name__}: {error}") from error
-    try:
-        predicted_rows = run_query(db_path, p_str, timeout_s)
-    except sqlite3.Error as error:
-        return failed_prediction(error)
-    if result_eq(gold_rows, predicted_rows, order_matters=order_matters):
-        return ExecVerdict(True)
-    return ExecVerdict(False, _difference(gold_rows, predicted_rows, order_matters))
+    for path in suite_paths(db_path) if suite else [Path(db_path)]:
+        try:
+            gold_rows = run_query(path, g_str, timeout_s)
+        except sqlite3.Error as error:
+            raise GoldFailed(f"{type(error).__name__}: {error}{_on(path, db_path)}") from error
+        try:
+            predicted_rows = run_query(path, p_str, timeout_s)
+        except sqlite3.Error as error:
+            return failed_prediction(error)
+        if not result_eq(gold_rows, predicted_rows, order_matters=order_matters):
+            reason = _difference(gold_rows, predicted_rows, order_matters)
+            return ExecVerdict(False, reason + _on(path, db_path))
+    return ExecVerdict(True)
+
+
+def suite_paths(db_path: Path | str) -> list[Path]:
+    """The test suite of a Spider database, as the official evaluator finds it: every file
+    in the database's folder whose name contains '.sqlite' (the database itself first; the
+    distilled test-suite databases, when installed, beside it)."""
+    main = Path(db_path)
+    others = sorted(
+        p for p in main.parent.iterdir() if ".sqlite" in p.name and p.is_file() and p != main
+    )
+    return [main, *others]
+
+
+def _on(path: Path, main: Path | str) -> str:
+    return "" if path == Path(main) else f" (on test-suite database {path.name})"
 
 
 def failed_prediction(error: sqlite3.Error) -> ExecVerdict:
@@ -115,14 +136,18 @@ def _without_distinct(query: str) -> str:
     return remove_distinct(query) if query.strip() else query
 
 
-def run_query(db_path: Path | str, query: str, timeout_s: float) -> list[Row]:
+def run_query(
+    db_path: Path | str, query: str, timeout_s: float, *, lenient_text: bool = True
+) -> list[Row]:
     """All rows of one query on a connection that can write nothing and create no file (a
-    prediction is model output: `VACUUM INTO` or `ATTACH` must not run), text decoded with
-    errors ignored as the official script does, interrupted after timeout_s (an
-    OperationalError, like any failure)."""
+    prediction is model output: `VACUUM INTO` or `ATTACH` must not run), interrupted after
+    timeout_s (an OperationalError, like any failure). Text is decoded with errors ignored as
+    Spider's script does, or strictly (`lenient_text=False`: BIRD's plain sqlite3 connection,
+    where text that is not UTF-8 fails the query)."""
     conn = open_sqlite_read_only(str(db_path))
     try:
-        conn.text_factory = lambda b: b.decode(errors="ignore")
+        if lenient_text:
+            conn.text_factory = lambda b: b.decode(errors="ignore")
         deadline = time.monotonic() + timeout_s
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), _PROGRESS_STEPS)
         try:

@@ -500,8 +500,13 @@ def eval_run(
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Questions scored at once.")] = 1,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds per query before it counts as wrong.")
-    ] = 30.0,
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Seconds per query before it counts as wrong (default: the official limit, "
+            "Spider 60, BIRD 30; jsonl 30).",
+        ),
+    ] = None,
     keep_distinct: Annotated[
         bool, typer.Option("--keep-distinct", help="Spider: do not strip DISTINCT (official flag).")
     ] = False,

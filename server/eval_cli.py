@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from evals.report import compare_runs, render_comparison
 from evals.runner import EvalOptions
 from evals.runner import run_eval as run_options
+from evals.scoring import RESULTS
 
 
 def compare(folder_a: Path, folder_b: Path, *, as_json: bool) -> int:
@@ -45,7 +46,16 @@ def run_eval(options: EvalOptions, *, as_json: bool) -> int:
             accuracy = f"EX {correct / scored:.1%}" if scored else ""
             bar.update(task, completed=done, total=total, accuracy=accuracy)
 
-        summary = run_options(options, progress)
+        try:
+            summary = run_options(options, progress)
+        except KeyboardInterrupt:
+            console.print(
+                f"Stopped. Every question finished so far is in {options.out / RESULTS}; run the "
+                "same command again to go on from there.",
+                highlight=False,
+                markup=False,
+            )
+            return 130
     if as_json:
         print(json.dumps(summary, indent=2))
     else:

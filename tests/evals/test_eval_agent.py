@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +214,31 @@ def test_compare_refuses_folders_that_are_not_runs_or_differ(tmp_path: Path) -> 
     assert done.returncode == 2 and "'missing' is not an eval run folder" in done.stderr
     same = compare_runs(tmp_path / "a", tmp_path / "a")
     assert same["n_common"] == 0 and "right -> wrong: 0" in render_comparison(same)
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_every_finished_question_and_a_rerun_finishes(tmp_path: Path) -> None:
+    args = [
+        SQLSAGE, "eval", "run", "--dataset", str(SAMPLE_BUILTIN), "--format", "jsonl",
+        "--model", "builtin", "--out", "run",
+    ]  # fmt: skip
+    results = tmp_path / "run" / "results.jsonl"
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if results.is_file() and len(results.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Stopped. Every question finished so far is in" in err and b"Traceback" not in err
+    kept = _records(tmp_path / "run")  # every line whole
+    assert 5 <= len(kept) < 84
+    again = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    indices = [r["index"] for r in _records(tmp_path / "run")]
+    assert sorted(indices) == list(range(84))  # nothing asked twice, nothing lost
+    assert [r["index"] for r in _records(tmp_path / "run")][: len(kept)] == [
+        r["index"] for r in kept
+    ]

@@ -10,6 +10,7 @@ scored against itself: 100 %, as the official scripts give on gold predictions.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,44 @@ def test_a_prediction_can_write_no_file(shared_data: Path, tmp_path: Path, attem
     verdict = spider_exec.exec_match(db, attempt.format(dir=tmp_path), "SELECT 1")
     assert not verdict.correct and "prediction failed" in (verdict.reason or "")
     assert list(tmp_path.iterdir()) == []
+
+
+def _tiny_db(path: Path, rows: list[tuple[int, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (id INTEGER, name TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_spider_is_right_only_when_right_on_every_test_suite_database(tmp_path: Path) -> None:
+    main = _tiny_db(tmp_path / "db" / "db.sqlite", [(1, "a"), (2, "b")])
+    gold, lucky = "SELECT name FROM t WHERE id > 1", "SELECT name FROM t WHERE name = 'b'"
+    assert spider_exec.exec_match(main, lucky, gold, suite=True).correct
+    # A distilled database beside it tells the two apart, as test-suite-sql-eval's would.
+    _tiny_db(tmp_path / "db" / "db_distilled_1.sqlite", [(1, "b"), (3, "c")])
+    verdict = spider_exec.exec_match(main, lucky, gold, suite=True)
+    assert not verdict.correct
+    assert verdict.reason == "different values (on test-suite database db_distilled_1.sqlite)"
+    assert spider_exec.exec_match(main, gold, gold, suite=True).correct
+    assert spider_exec.exec_match(main, lucky, gold).correct  # one database: suite off
+    assert [p.name for p in spider_exec.suite_paths(main)] == [
+        "db.sqlite",
+        "db_distilled_1.sqlite",
+    ]
+
+
+def test_text_that_is_not_utf8_spider_ignores_bird_fails(tmp_path: Path) -> None:
+    path = _tiny_db(tmp_path / "x.sqlite", [])
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO t VALUES (1, CAST(x'ff41' AS TEXT))")
+    conn.commit()
+    conn.close()
+    query = "SELECT name FROM t"
+    assert spider_exec.run_query(path, query, 5) == [("A",)]  # errors="ignore"
+    assert spider_exec.exec_match(path, query, query).correct
+    with pytest.raises(GoldFailed, match="decode"):  # BIRD's plain connection raises
+        bird_exec.exec_match(path, query, query)
+    assert not bird_exec.exec_match(path, query, "SELECT id FROM t").ran
