@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -144,6 +145,22 @@ def test_a_real_provider_through_litellm_records_tokens_cost_and_failures(
             dataset, "jsonl", tmp_path / "out", model="openai/gpt-4o-mini", turn_timeout_s=1.5
         )
         summary = asyncio.run(run_agent(options, base=settings))
+        # The same provider path from the command line, in its own process.
+        server.script(run_gold, fake.Reply("Here is the number of customers."))
+        env = {
+            **os.environ,
+            "SQLSAGE_MODEL_API_BASE": server.url,
+            "SQLSAGE_DATA_DIR": str(tmp_path / "state"),
+        }
+        done = subprocess.run(
+            [SQLSAGE, "eval", "run", "--dataset", str(dataset), "--format", "jsonl",
+             "--model", "openai/gpt-4o-mini", "--ids", "ok", "--out", "cli", "--json"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    from_cli = json.loads(done.stdout)
+    assert (from_cli["n_correct"], from_cli["agent"]["input_tokens"]) == (1, 22)
+    assert from_cli["agent"]["cost_usd"] > 0 and from_cli["model"] == "openai/gpt-4o-mini"
     records = {r["question_id"]: r for r in _records(tmp_path / "out")}
     ok = records["ok"]
     assert (ok["correct"], ok["pred_sql"], ok["status"]) == (True, gold, "answered")
