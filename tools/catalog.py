@@ -10,6 +10,7 @@ import contextlib
 import fnmatch
 import json
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,9 @@ class SchemaCatalog:
         self._kinds: dict[str, str] = {}
         self._comments = self._load_comments()
         self._lock = threading.RLock()
+        # Validation outcomes against this schema, by (sql, dialect, max_rows, from_dialect):
+        # tools/validate_sql.py's validate_for reads and fills it; refresh() empties it.
+        self.validated: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     # ---- names -------------------------------------------------------------------------
     def table_names(self) -> list[str]:
@@ -84,6 +88,7 @@ class SchemaCatalog:
             self._names = None
             self._tables.clear()
             self._comments = self._load_comments()
+            self.validated.clear()
 
     # ---- reflection --------------------------------------------------------------------
     def _default_schema(self) -> str | None:

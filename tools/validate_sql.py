@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 MAX_SQL_CHARS = 1_000_000
+_CACHED_VALIDATIONS = 256  # per database schema
+_CACHED_SQL_CHARS = 20_000  # longer statements are validated every time
+_CACHE_LOCK = threading.Lock()
 _TOKEN_REPR = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: \d+.*?>")
 
 
@@ -643,15 +647,38 @@ def validate_sql(
 def validate_for(
     database: Database, sql: str, *, max_rows: int | None = None, from_dialect: str | None = None
 ) -> ValidationResult:
-    """validate_sql against a registered database's exposed schema and row cap."""
+    """validate_sql against a registered database's exposed schema and row cap.
+
+    Outcomes are remembered per schema (the catalog's `validated`, emptied when the catalog
+    is refreshed): the usual flow validates a query and then runs the same text, and an
+    assistant or a dashboard repeats queries; a repeat costs a dict lookup instead of a parse.
+    Only the verdict is remembered, never rows."""
     if from_dialect is not None:
         _check_dialect(from_dialect)
-    return validate_sql(
-        sql,
-        dialect=database.dialect,
-        catalog=database.catalog,
-        max_rows=max_rows if max_rows is not None else database.config.max_rows,
-        from_dialect=from_dialect,
+    cap = max_rows if max_rows is not None else database.config.max_rows
+    catalog = database.catalog
+    key = (sql, database.dialect, cap, from_dialect)
+    if len(sql) <= _CACHED_SQL_CHARS:
+        with _CACHE_LOCK:
+            known = catalog.validated.get(key)
+            if known is not None:
+                catalog.validated.move_to_end(key)
+                return _fresh(known)
+    result = validate_sql(
+        sql, dialect=database.dialect, catalog=catalog, max_rows=cap, from_dialect=from_dialect
+    )
+    if len(sql) <= _CACHED_SQL_CHARS:
+        with _CACHE_LOCK:
+            catalog.validated[key] = _fresh(result)
+            while len(catalog.validated) > _CACHED_VALIDATIONS:
+                catalog.validated.popitem(last=False)
+    return result
+
+
+def _fresh(result: ValidationResult) -> ValidationResult:
+    """A copy no caller's change can reach (its lists and errors copied too)."""
+    return result.model_copy(
+        update={"tables": list(result.tables), "errors": [e.model_copy() for e in result.errors]}
     )
 
 
