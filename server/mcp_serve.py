@@ -163,9 +163,11 @@ class MountedMcp:
 
 
 @contextlib.asynccontextmanager
-async def opened(settings: Settings) -> AsyncIterator[tuple[McpToolbox, ApiKeys]]:
+async def opened(
+    settings: Settings, *, one_client: bool = False
+) -> AsyncIterator[tuple[McpToolbox, ApiKeys]]:
     """The toolbox (its resources built on the first call) and keys for an MCP process of
-    its own."""
+    its own; `one_client` (stdio) lets SQLite queries start on the event loop."""
     from server.mcp_toolbox import open_toolbox
 
     def build() -> Resources:
@@ -176,14 +178,14 @@ async def opened(settings: Settings) -> AsyncIterator[tuple[McpToolbox, ApiKeys]
         return resources
 
     keys = ApiKeys.from_settings(settings)
-    async with open_toolbox(build) as toolbox:
+    async with open_toolbox(build, inline_sqlite=one_client) as toolbox:
         yield toolbox, keys
 
 
 async def serve_stdio(settings: Settings) -> None:
     """Serve MCP on stdin/stdout until the client closes it."""
     quiet_sdk_logs()
-    async with opened(settings) as (toolbox, keys):
+    async with opened(settings, one_client=True) as (toolbox, keys):
         server = build_server(toolbox, keys)
         # The SDK's and our modules live as long as the process: frozen out of the cyclic
         # collector, a full collection walks only what calls made since (no gc.collect()

@@ -9,6 +9,7 @@ import base64
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,7 +27,7 @@ from server.mcp_models import (
     ValidationOutput,
 )
 from server.mcp_render import bounded, result_text, short
-from tools.errors import SqlsageError
+from tools.errors import CANCELLED, SqlsageError
 
 if TYPE_CHECKING:
     from graphs.events import Event
@@ -46,6 +47,29 @@ def _result(text: str, structured: dict[str, Any], *extra: Any) -> CallToolResul
     return CallToolResult(content=[*_text(text), *extra], structured_content=structured)
 
 
+INLINE_BUDGET_S = 0.005  # run time of a query on the event loop before it moves to a thread
+INLINE_SQL = 20_000  # longer statements go to the thread (their parse alone could take long)
+
+
+class InlineBudget(threading.Event):
+    """A cancel flag that sets itself INLINE_BUDGET_S after the query starts (the driver's
+    progress handler asks it every few hundred thousand SQLite steps)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.deadline: float | None = None
+        self.spent = False
+
+    def is_set(self) -> bool:
+        """False until the budget is spent (the clock starts at the first question)."""
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + self.seconds
+        self.spent = self.spent or now > self.deadline
+        return self.spent
+
+
 class McpToolbox:
     """What the MCP server's tools run on: the shared resources and, for `ask`, a TurnRunner
     (the host's, or one opened here on the first question: stdio servers that never ask
@@ -59,6 +83,7 @@ class McpToolbox:
         *,
         runner: TurnRunner | None = None,
         build: Callable[[], Resources] | None = None,
+        inline_sqlite: bool = False,
     ) -> None:
         if resources is None and build is None:
             raise ValueError("McpToolbox needs resources or a function that builds them")
@@ -66,6 +91,8 @@ class McpToolbox:
         self._build = build
         self._build_lock = threading.Lock()
         self.runner = runner
+        # One client per process (stdio): SQLite queries start on the event loop (see run_sql).
+        self.inline_sqlite = inline_sqlite
         self._own_runner: contextlib.AsyncExitStack | None = None
         self._runner_lock = asyncio.Lock()
         self._turns: set[asyncio.Task[Any]] = set()
@@ -174,7 +201,10 @@ class McpToolbox:
 
         await self.ready()
         database = self.database(db)
-        result = await self.off_loop(validate_for, database, sql, from_dialect=from_dialect)
+        if self._inline(database, sql):  # no query runs: a parse against a local schema
+            result = validate_for(database, sql, from_dialect=from_dialect)
+        else:
+            result = await self.off_loop(validate_for, database, sql, from_dialect=from_dialect)
         if result.valid:
             limit = " (LIMIT added)" if result.limit_applied else ""
             text = f"Valid{limit}. Normalized SQL ({result.dialect}):\n{result.sql}"
@@ -188,16 +218,36 @@ class McpToolbox:
         return _result(bounded(text), out.model_dump(mode="json"))
 
     async def run_sql(self, db: str | None, sql: str, max_rows: int | None) -> CallToolResult:
-        """Validate and run one read-only query; rows capped at max_rows."""
+        """Validate and run one read-only query; rows capped at max_rows.
+
+        On a server of its own (stdio: one client) a SQLite query starts on the event loop:
+        SQLite answers most queries in microseconds, while the hop to a worker thread and
+        back costs ~0.2 ms here. One that runs past INLINE_BUDGET_S is interrupted and run
+        again in a worker thread with its full time limit, so a slow query holds the loop up
+        for a few milliseconds at most. Servers shared by many clients (the mounted /mcp)
+        always use the thread."""
         await self.ready()
         database = self.database(db)
+        if self._inline(database, sql):
+            budget = InlineBudget(INLINE_BUDGET_S)
+            try:
+                return self._run_sql(database, sql, max_rows, budget)
+            except SqlsageError as error:
+                if error.code != CANCELLED or not budget.spent:
+                    raise
         return await self.off_loop(self._run_sql, database, sql, max_rows)
 
+    def _inline(self, database: Database, sql: str) -> bool:
+        """Whether this call may start on the event loop (see run_sql)."""
+        return self.inline_sqlite and database.driver.kind == "sqlite" and len(sql) <= INLINE_SQL
+
     @staticmethod
-    def _run_sql(database: Database, sql: str, max_rows: int | None) -> CallToolResult:
+    def _run_sql(
+        database: Database, sql: str, max_rows: int | None, cancel: threading.Event | None = None
+    ) -> CallToolResult:
         from tools.run_sql import run_sql
 
-        result = run_sql(database, sql, max_rows=max_rows)
+        result = run_sql(database, sql, max_rows=max_rows, cancel=cancel)
         structured = {
             "database": database.name,
             "sql": result.sql,
@@ -394,10 +444,12 @@ def _png(png: bytes) -> ImageContent:
 
 
 @contextlib.asynccontextmanager
-async def open_toolbox(build: Callable[[], Resources]) -> AsyncIterator[McpToolbox]:
+async def open_toolbox(
+    build: Callable[[], Resources], *, inline_sqlite: bool = False
+) -> AsyncIterator[McpToolbox]:
     """A toolbox for a process of its own (stdio or HTTP), its resources built on first use;
     closes what it opened."""
-    toolbox = McpToolbox(build=build)
+    toolbox = McpToolbox(build=build, inline_sqlite=inline_sqlite)
     try:
         yield toolbox
     finally:
