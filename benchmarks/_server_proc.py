@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _common import ROOT  # noqa: F401  (puts the project root on sys.path)
@@ -45,6 +47,34 @@ def instant_model() -> ScriptedChatModel:
     )
 
 
+def watch_gc() -> Callable[[], None]:
+    """Record every garbage collection's generation and pause; returns the summary printer."""
+    import gc
+
+    pauses: list[tuple[int, float]] = []
+    started: list[float] = [0.0]
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append((info["generation"], (time.perf_counter() - started[0]) * 1000))
+
+    def summary() -> None:
+        for generation in (0, 1, 2):
+            times = sorted(ms for g, ms in pauses if g == generation)
+            if times:
+                print(
+                    f"GC gen{generation}: {len(times)} collections, {sum(times):.0f} ms in all, "
+                    f"max {times[-1]:.1f} ms, {sum(t > 10 for t in times)} over 10 ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    gc.callbacks.append(record)
+    return summary
+
+
 def main() -> None:
     """Parse flags, bind 127.0.0.1:PORT, serve until signalled."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -52,7 +82,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--prepare", action="store_true", help="build the index, then exit")
     parser.add_argument("--profile", type=Path, help="write cProfile stats here at exit")
+    parser.add_argument(
+        "--gc-stats", action="store_true", help="print the collector's pauses to stderr at exit"
+    )
     args = parser.parse_args()
+    gc_summary = watch_gc() if args.gc_stats else None
 
     import uvicorn
 
@@ -115,6 +149,10 @@ def main() -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    if profiler is not None or gc_summary is not None:
+        # uvicorn re-raises the SIGTERM it caught once it has shut down: with the default
+        # handler that kills the process before the stats below are written.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(serve())
@@ -122,6 +160,8 @@ def main() -> None:
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile)
+        if gc_summary is not None:
+            gc_summary()
     sys.exit(0 if server.started else 1)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from _common import emit_result
 from _scripted import ScriptedChatModel, position, reply
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import Field
 
 from agents.context import Services
 from evals.datasets import SAMPLE_BUILTIN, load_dataset
@@ -44,7 +45,7 @@ REPEAT = 3
 class GoldModel(ScriptedChatModel):
     """Runs the question's gold SQL, then answers without figures (no number check)."""
 
-    gold: dict[str, str] = {}
+    gold: dict[str, str] = Field(default_factory=dict)
 
     def decide(self, messages: list[BaseMessage]) -> AIMessage:
         """run_sql(gold) first, the answer second."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import signal
 import subprocess
@@ -106,7 +107,8 @@ class ServerProcess:
         """Start it and return its base URL once it listens."""
         log = self.log_path.open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, str(SERVER), "--port", "0", "--data-dir", str(self.data_dir)],
+            [sys.executable, str(SERVER), "--port", "0", "--data-dir", str(self.data_dir)]
+            + (["--gc-stats"] if os.environ.get("SQLSAGE_BENCH_GC_STATS") else []),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=log,
