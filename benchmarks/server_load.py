@@ -368,6 +368,10 @@ def report(args: argparse.Namespace, result: dict) -> bool:
         f"p99 first event < {TARGET_FIRST_EVENT_P99_MS:g} ms (first wave)": (
             p99_first == p99_first and p99_first < TARGET_FIRST_EVENT_P99_MS
         ),
+        f"p99 first event < {TARGET_FIRST_EVENT_P99_MS:g} ms (every wave: sustained)": (
+            bool(per_wave)
+            and all(v is not None and v < TARGET_FIRST_EVENT_P99_MS for v in per_wave)
+        ),
         f"RSS growth <= {TARGET_RSS_GROWTH_PCT:g} %": (
             growth is not None and growth <= TARGET_RSS_GROWTH_PCT
         ),
