@@ -11,6 +11,7 @@ on with the next question.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -110,14 +111,19 @@ def eval_settings(dataset: Dataset, work: Path, base: Settings) -> Settings:
     """The run's settings: the base (model, keys, configured databases, data directory with
     its knowledge index, reused across runs) plus every SQLite file the dataset's questions
     name, under the name agent_db_name gives it, with BIRD's descriptions as column comments
-    (written into `work`, the run's folder)."""
+    (written into `work`). A Spider or BIRD database replaces a configured one of the same name:
+    the agent must query the file the gold SQL is scored on."""
     databases = dict(base.databases)
+    added: set[str] = set()
     for item in dataset.items:
-        name = agent_db_name(dataset, item)
-        if item.db_path is None or name in databases:
+        if item.db_path is None:
             continue
         if dataset.format == "jsonl" and not looks_like_url(item.db):
             continue  # a configured database, used as configured
+        name = agent_db_name(dataset, item)
+        if name in added:
+            continue
+        added.add(name)
         comments = None
         if dataset.format == "bird":
             target = work / "comments" / f"{name}.comments.json"
@@ -131,10 +137,11 @@ def eval_settings(dataset: Dataset, work: Path, base: Settings) -> Settings:
 
 def agent_db_name(dataset: Dataset, item: EvalItem) -> str:
     """The database name the agent is given: Spider/BIRD's db_id, a JSONL question's
-    configured name, or `eval_<file stem>` for a JSONL question that names a SQLite URL."""
+    configured name, or `eval_<file stem>_<hash>` for a JSONL question that names a SQLite URL."""
     if dataset.format == "jsonl" and looks_like_url(item.db):
         stem = item.db_path.stem if item.db_path is not None else "db"
-        return f"eval_{stem}"
+        digest = hashlib.sha1(item.db.encode()).hexdigest()[:6]  # two files, one stem
+        return f"eval_{stem}_{digest}"
     return item.db
 
 

@@ -259,3 +259,42 @@ def test_ctrl_c_keeps_every_finished_question_and_a_rerun_finishes(tmp_path: Pat
     assert [r["index"] for r in _records(tmp_path / "run")][: len(kept)] == [
         r["index"] for r in kept
     ]
+
+
+def test_the_agent_queries_the_file_the_gold_sql_is_scored_on(tmp_path: Path) -> None:
+    from evals.agent_predict import agent_db_name, eval_settings
+    from evals.datasets import load_dataset
+    from server.settings import DatabaseSettings
+
+    spider = tmp_path / "spider"
+    (spider / "database" / "shop").mkdir(parents=True)
+    (spider / "database" / "shop" / "shop.sqlite").touch()
+    (spider / "dev.json").write_text(
+        json.dumps([{"question": "q", "query": "SELECT 1", "db_id": "shop"}])
+    )
+    mine = tmp_path / "mine.sqlite"
+    base = Settings(
+        data_dir=tmp_path, databases={"shop": DatabaseSettings(url=f"sqlite:///{mine}")}
+    )
+    settings = eval_settings(load_dataset(spider, "spider"), tmp_path, base)
+    # A configured database of the same name gives way to the dataset's file.
+    assert settings.databases["shop"].url == f"sqlite:///{spider / 'database/shop/shop.sqlite'}"
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.sqlite").touch()
+    dataset = _jsonl(
+        tmp_path / "set.jsonl",
+        [
+            {"id": n, "question": "q", "db": f"sqlite:///{tmp_path / n / 'x.sqlite'}",
+             "gold_sql": "SELECT 1"}
+            for n in ("a", "b")
+        ],
+    )  # fmt: skip
+    loaded = load_dataset(dataset, "jsonl")
+    names = [agent_db_name(loaded, item) for item in loaded.items]
+    assert len(set(names)) == 2 and all(n.startswith("eval_x_") for n in names)
+    urls = eval_settings(loaded, tmp_path, Settings(data_dir=tmp_path)).databases
+    assert {urls[n].url for n in names} == {
+        f"sqlite:///{tmp_path / n / 'x.sqlite'}" for n in ("a", "b")
+    }
