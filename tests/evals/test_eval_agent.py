@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from evals.datasets import SAMPLE_BUILTIN
 from evals.report import compare_runs, render_comparison
@@ -202,6 +204,15 @@ def test_bad_model_and_options_are_refused_before_anything_is_written(
         options = EvalOptions(dataset, "jsonl", out, model="builtin", **bad)  # type: ignore[arg-type]
         with pytest.raises(SqlsageError, match=message):
             asyncio.run(run_agent(options, base=base))
+    out.mkdir()
+    busy = EvalOptions(dataset, "jsonl", out, model="builtin")
+    with (
+        FileLock(str(out / ".run.lock")),  # another run holds the folder
+        pytest.raises(SqlsageError, match="Another run is writing to"),
+    ):
+        asyncio.run(run_agent(busy, base=base))
+    assert sorted(p.name for p in out.iterdir()) == [".run.lock"]  # nothing else written
+    shutil.rmtree(out)
     with pytest.raises(SqlsageError, match="Pass exactly one of --predictions FILE and --model"):
         run_eval(EvalOptions(dataset, "jsonl", out))
     with pytest.raises(SqlsageError, match="--predictions and --model were both given"):
