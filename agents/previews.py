@@ -8,6 +8,7 @@ is data; the tools underneath make sure that following such text could not write
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -25,11 +26,25 @@ DATA_NOTE = (
 
 
 def _cell(value: Any) -> str:
-    text = "NULL" if value is None else value if isinstance(value, str) else json.dumps(value)
-    text = str(text).replace("\n", " ").replace("\t", " ")
+    """One value as a TSV cell: JSON spelling for non-text, one line, fence tags defused,
+    at most MAX_CELL_CHARS. (Ints and finite floats take a fast path with the same text as
+    json.dumps: a preview formats up to a few hundred cells per query.)"""
+    kind = type(value)
+    if kind is int:
+        text = str(value)
+    elif kind is float and math.isfinite(value):
+        text = repr(value)
+    elif kind is str:
+        text = value
+        if "\n" in text or "\t" in text:
+            text = text.replace("\n", " ").replace("\t", " ")
+    else:
+        text = "NULL" if value is None else json.dumps(value)
+        text = text.replace("\n", " ").replace("\t", " ")
     # A row value must not be able to close (or open) the fence and talk outside it, in any
     # spelling a model might accept.
-    text = _FENCE_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+    if "<" in text:
+        text = _FENCE_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
     return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
 
 
