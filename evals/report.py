@@ -55,8 +55,9 @@ def render_report(summary: dict[str, Any], records: dict[int, dict[str, Any]]) -
     """report.md's text."""
     lines = [f"# Evaluation: {Path(summary['dataset']).name} ({summary['format']})", ""]
     if summary.get("model"):
-        evidence = "with evidence" if summary.get("evidence") else "without evidence"
-        lines.append(f"Model `{summary['model']}` ({evidence}), {summary['workers']} worker(s).")
+        given = summary.get("evidence")
+        evidence = "" if given is None else " (with evidence)" if given else " (without evidence)"
+        lines.append(f"Model `{summary['model']}`{evidence}, {summary['workers']} worker(s).")
     else:
         lines.append("Scored from a predictions file (no model ran).")
     lines += [

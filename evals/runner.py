@@ -285,7 +285,9 @@ async def _run(
         "report": str(folder / REPORT),
     }
     if options.model is not None:
-        extra.update(model=options.model, evidence=options.evidence)
+        extra["model"] = options.model
+        if any(item.evidence for item in selected):  # only datasets that have evidence
+            extra["evidence"] = options.evidence
     summary = summarize(folder, dataset, wanted, **extra)
     write_report(folder, summary, {i: r for i, r in read_records(folder).items() if i in wanted})
     return summary

@@ -79,6 +79,7 @@ def test_cli_runs_the_builtin_on_spider_resumes_and_compares(
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     assert (summary["n_questions"], summary["n_scored"], summary["model"]) == (8, 8, "builtin")
+    assert "evidence" not in summary  # Spider has none to give or withhold
     records = _records(tmp_path / "a")
     assert sorted(r["index"] for r in records) == list(range(8))
     assert records[0]["question"] == "How many singers do we have?" and records[0]["correct"]
@@ -309,3 +310,26 @@ def test_the_agent_queries_the_file_the_gold_sql_is_scored_on(tmp_path: Path) ->
     assert {urls[n].url for n in names} == {
         f"sqlite:///{tmp_path / n / 'x.sqlite'}" for n in ("a", "b")
     }
+
+
+@pytest.mark.shared_data
+def test_bird_runs_give_the_evidence_unless_told_not_to(shared_data: Path, tmp_path: Path) -> None:
+    from evals.agent_predict import question_text
+    from evals.datasets import load_dataset
+
+    path = shared_data / "bird_minidev" / "mini_dev_sqlite.json"
+    item = next(i for i in load_dataset(path, "bird").items if i.evidence and i.db_path)
+    assert question_text(item, evidence=True) == f"{item.question}\nHint: {item.evidence}"
+    assert question_text(item, evidence=False) == item.question
+    assert item.question_id is not None
+    for flag, expected in (([], True), (["--no-evidence"], False)):
+        out = f"run{int(expected)}"
+        done = _cli(
+            "run", "--dataset", str(path), "--format", "bird", "--model", "builtin",
+            "--ids", item.question_id, "--out", out, "--json", *flag, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        assert summary["evidence"] is expected and summary["n_scored"] == 1
+        report = (tmp_path / out / "report.md").read_text()
+        assert ("(with evidence)" if expected else "(without evidence)") in report
