@@ -11,8 +11,9 @@ import asyncio
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,7 +170,7 @@ def score_predictions(options: EvalOptions, progress: Progress | None = None) ->
         return await loop.run_in_executor(pool, scoring.score, item, predictions[item.index])
 
     with pool, output_dir(options.out) as folder:
-        return asyncio.run(_run(folder, options, dataset, selected, work, progress))
+        return asyncio.run(_run(folder, options, dataset, selected, scoring, work, progress))
 
 
 async def run_agent(
@@ -183,8 +184,11 @@ async def run_agent(
     assert options.model is not None
     check_options(options)
     settings = base if base is not None else load_settings(options.config)
-    resolve = _configured_sqlite(settings) if options.format == "jsonl" else None
-    dataset = load_dataset(options.dataset, options.format, db_dir=options.db_dir, resolve=resolve)
+    names = _configured_sqlite(settings) if options.format == "jsonl" else nullcontext(None)
+    with names as resolve:
+        dataset = load_dataset(
+            options.dataset, options.format, db_dir=options.db_dir, resolve=resolve
+        )
     selected = select(dataset, options.limit, options.ids)
     scoring = Scoring.for_format(dataset.format, options.timeout_s, options.keep_distinct)
     with tempfile.TemporaryDirectory(prefix="sqlsage-eval-") as work:
@@ -241,7 +245,7 @@ async def _run_agent(
     with pool:
         wanted = [i for i in selected if i.db_path is not None]
         await predictor.warm_up(sorted({agent_db_name(dataset, i) for i in wanted}))
-        return await _run(folder, options, dataset, selected, work, progress)
+        return await _run(folder, options, dataset, selected, scoring, work, progress)
 
 
 async def _run(
@@ -249,6 +253,7 @@ async def _run(
     options: EvalOptions,
     dataset: Dataset,
     selected: list[EvalItem],
+    scoring: Scoring,
     work: Callable[[EvalItem], Awaitable[dict[str, Any]]],
     progress: Progress | None,
 ) -> dict[str, Any]:
@@ -256,23 +261,25 @@ async def _run(
     appending each record as soon as it is known; then summary.json and report.md."""
     started = time.perf_counter()
     wanted = {i.index for i in selected}
-    earlier = [r for index, r in read_records(folder).items() if index in wanted]
-    todo = iter([i for i in selected if i.index not in {r["index"] for r in earlier}])
-    scored_before = [r for r in earlier if r.get("correct") is not None]
-    counts = {
-        "done": len(earlier),
-        "scored": len(scored_before),
-        "correct": sum(1 for r in scored_before if r["correct"]),
-    }
+    records = {i: r for i, r in read_records(folder).items() if i in wanted}
+    todo = iter([i for i in selected if i.index not in records])
+    counts = {"done": 0, "scored": 0, "correct": 0}
+
+    def count(record: dict[str, Any]) -> None:
+        counts["done"] += 1
+        if record["correct"] is not None:
+            counts["scored"] += 1
+            counts["correct"] += int(bool(record["correct"]))
+
+    for record in records.values():
+        count(record)
 
     async def worker() -> None:
         for item in todo:  # one iterator shared by the workers (one thread: no race)
             record = await work(item)
             append(folder, record)
-            counts["done"] += 1
-            if record["correct"] is not None:
-                counts["scored"] += 1
-                counts["correct"] += int(bool(record["correct"]))
+            records[item.index] = record
+            count(record)
             if progress is not None:
                 progress(counts["done"], len(selected), counts["correct"], counts["scored"])
 
@@ -280,21 +287,23 @@ async def _run(
     extra: dict[str, Any] = {
         "elapsed_s": round(time.perf_counter() - started, 2),
         "workers": options.workers,
-        "timeout_s": Scoring.for_format(dataset.format, options.timeout_s).timeout_s,
-        "keep_distinct": options.keep_distinct,
+        "timeout_s": scoring.timeout_s,
+        "keep_distinct": scoring.keep_distinct,
         "report": str(folder / REPORT),
     }
     if options.model is not None:
         extra["model"] = options.model
         if any(item.evidence for item in selected):  # only datasets that have evidence
             extra["evidence"] = options.evidence
-    summary = summarize(folder, dataset, wanted, **extra)
-    write_report(folder, summary, {i: r for i, r in read_records(folder).items() if i in wanted})
+    summary = summarize(folder, dataset, len(selected), records, **extra)
+    write_report(folder, summary, records)
     return summary
 
 
-def _configured_sqlite(settings: Settings) -> Callable[[str], Path | str | None]:
-    """For JSONL questions: a configured database's SQLite file (the bundled sample too)."""
+@contextmanager
+def _configured_sqlite(settings: Settings) -> Iterator[Callable[[str], Path | str | None]]:
+    """For JSONL questions: a configured database's SQLite file (the bundled sample too),
+    while the dataset loads."""
     from server.resources import build_resources
 
     resources = build_resources(settings)
@@ -307,4 +316,7 @@ def _configured_sqlite(settings: Settings) -> Callable[[str], Path | str | None]
             return f"Database '{name}' is {database.dialect}; scoring runs on SQLite files."
         return Path(database.url.database)
 
-    return resolve
+    try:
+        yield resolve
+    finally:
+        resources.close()

@@ -150,9 +150,14 @@ def read_records(folder: Path) -> dict[int, dict[str, Any]]:
     return records
 
 
-def summarize(folder: Path, dataset: Dataset, selected: set[int], **extra: Any) -> dict[str, Any]:
-    """summary.json over the selected questions' records in results.jsonl (plus extra)."""
-    records = {i: r for i, r in read_records(folder).items() if i in selected}
+def summarize(
+    folder: Path,
+    dataset: Dataset,
+    n_selected: int,
+    records: dict[int, dict[str, Any]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """summary.json over the records of the selected questions found so far (plus extra)."""
     scored = [r for r in records.values() if r["correct"] is not None]
     correct = sum(1 for r in scored if r["correct"])
     errors: dict[str, int] = {}
@@ -163,12 +168,12 @@ def summarize(folder: Path, dataset: Dataset, selected: set[int], **extra: Any) 
     summary: dict[str, Any] = {
         "dataset": str(dataset.path),
         "format": dataset.format,
-        "n_questions": len(selected),
+        "n_questions": n_selected,
         "n_scored": len(scored),
         "n_correct": correct,
         "n_skipped": errors.get(DATABASE_MISSING, 0),
         "n_dataset_errors": errors.get(DATASET_ERROR, 0),
-        "n_pending": len(selected) - len(records),
+        "n_pending": n_selected - len(records),
         "execution_accuracy": correct / len(scored) if scored else 0.0,
         "valid_sql_rate": rate(scored, "valid_sql"),
         "exact_set_match": rate(scored, "exact_match"),
