@@ -23,7 +23,6 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from _common import emit_result
 from _scripted import ScriptedChatModel, position, reply
@@ -73,21 +72,19 @@ async def bare(model: GoldModel, settings: Settings, dataset: Path) -> float:
     """Seconds for the questions' turns through TurnRunner alone."""
     resources = build_resources(settings)
     resources.index.ensure(resources.database("sample"))
-    graph = build_graph()
     items = load_dataset(dataset, "jsonl").items
-    shared: dict[str, Any] = {}
-    bound: dict[str, Any] = {}
+    results = InMemoryResults()
+    runner = TurnRunner(
+        services=Services(resources=resources, results=results),
+        graph=build_graph(),
+        model_factory=lambda spec: model,
+    )
     started = time.perf_counter()
-    for item in items:
-        runner = TurnRunner(
-            services=Services(resources=resources, results=InMemoryResults()),
-            graph=graph,
-            model_factory=lambda spec: model,
-            _models=shared,
-            _bound=bound,
-        )
-        async for _ in runner.stream(Turn(item.question, db="sample", model="scripted")):
+    for item in items:  # as the harness runs them: one runner, each session forgotten after
+        turn = Turn(item.question, session_id=f"bare-{item.index}", db="sample", model="scripted")
+        async for _ in runner.stream(turn):
             pass
+        results.forget(f"bare-{item.index}")
     elapsed = time.perf_counter() - started
     resources.close()
     return elapsed

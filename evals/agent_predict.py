@@ -155,9 +155,8 @@ class AgentPredictor:
     turn_timeout_s: float = 300.0
     evidence: bool = True
     model_factory: Callable[[str], Any] | None = None
-    _graph: Any = None
-    _models: dict[str, Any] = field(default_factory=dict)
-    _bound: dict[str, Any] = field(default_factory=dict)
+    _results: InMemoryResults = field(default_factory=InMemoryResults)
+    _runner: TurnRunner | None = None
 
     @classmethod
     def for_dataset(
@@ -169,7 +168,7 @@ class AgentPredictor:
     def check_model(self) -> None:
         """Build the model once before any question: a bad model spec or a missing key is one
         clear error, not a thousand failed questions."""
-        self._runner().chat_model(self.model)
+        self.runner.chat_model(self.model)
 
     async def warm_up(self, databases: list[str]) -> None:
         """Open the knowledge index and build each database's entries before the first
@@ -181,26 +180,26 @@ class AgentPredictor:
 
         await asyncio.to_thread(build)
 
-    def _runner(self) -> TurnRunner:
-        if self._graph is None:
+    @property
+    def runner(self) -> TurnRunner:
+        """The graph, the model and the result store every question shares (built once)."""
+        if self._runner is None:
             from graphs.text_to_sql import build_graph
 
-            self._graph = build_graph()
-        # A result store per question: pages of finished questions are not kept.
-        return TurnRunner(
-            services=Services(resources=self.resources, results=InMemoryResults()),
-            graph=self._graph,
-            model_factory=self.model_factory,
-            _models=self._models,
-            _bound=self._bound,
-        )
+            self._runner = TurnRunner(
+                services=Services(resources=self.resources, results=self._results),
+                graph=build_graph(),
+                model_factory=self.model_factory,
+            )
+        return self._runner
 
     async def predict(self, item: EvalItem, db: str) -> AgentPrediction:
         """The agent's prediction for one question (never raises for a model's failure)."""
-        runner = self._runner()
+        runner = self.runner
+        session_id = f"eval-{item.index}-{uuid.uuid4().hex[:8]}"
         turn = Turn(
             question_text(item, evidence=self.evidence),
-            session_id=f"eval-{item.index}-{uuid.uuid4().hex[:8]}",
+            session_id=session_id,
             db=db,
             model=self.model,
         )
@@ -225,6 +224,8 @@ class AgentPredictor:
         except SqlsageError as error:  # refused before the turn started (e.g. too long)
             elapsed = (time.perf_counter() - started) * 1000
             return AgentPrediction(None, "failed", _short(error.to_dict()), elapsed)
+        finally:
+            self._results.forget(session_id)  # a finished question's pages are not kept
         return prediction_from(events, (time.perf_counter() - started) * 1000)
 
     def close(self) -> None:

@@ -62,6 +62,15 @@ class InMemoryResults:
             truncated=truncated,
         )
 
+    def forget(self, session_id: str) -> None:
+        """Drop a finished session's pages (one store serves many one-turn sessions)."""
+        prefix = f"{session_id}:"
+        with self._lock:
+            for ref in [r for r in self._pages if r.startswith(prefix)]:
+                del self._pages[ref]
+            for key in [k for k in self._counts if k[0] == session_id]:
+                del self._counts[key]
+
     def get(self, ref: str, *, owner: str | None = None) -> StoredResult:
         """A page by ref; unknown refs are NOT_FOUND."""
         page = self._pages.get(ref)
