@@ -14,21 +14,26 @@ from typing import Any
 DIFFICULTIES = ("simple", "moderate", "challenging")
 
 
-def by_difficulty(verdicts: Iterable[tuple[str | None, bool]]) -> dict[str, dict[str, float]]:
-    """Accuracy per difficulty (and 'total'), as BIRD's official report tables it."""
+def accuracy_table(verdicts: Iterable[tuple[str, bool]]) -> dict[str, dict[str, float]]:
+    """{key: {n, correct, accuracy}} from (key, correct) pairs, keys sorted."""
     counts: dict[str, list[int]] = {}
-    for difficulty, correct in verdicts:
-        for key in (difficulty or "unknown", "total"):
-            n, ok = counts.setdefault(key, [0, 0])
-            counts[key] = [n + 1, ok + int(correct)]
-    known = [*DIFFICULTIES, *sorted(set(counts) - {*DIFFICULTIES, "unknown", "total"})]
-    order = [*known, "unknown", "total"]
+    for key, correct in verdicts:
+        row = counts.setdefault(key, [0, 0])
+        row[0] += 1
+        row[1] += int(correct)
     return {
-        key: {"n": n, "correct": ok, "accuracy": ok / n}
-        for key in order
-        if key in counts
-        for n, ok in [counts[key]]
+        key: {"n": n, "correct": ok, "accuracy": ok / n} for key, (n, ok) in sorted(counts.items())
     }
+
+
+def by_difficulty(verdicts: Iterable[tuple[str | None, bool]]) -> dict[str, dict[str, float]]:
+    """Accuracy per difficulty (and 'total'), as BIRD's official report tables it: its three
+    levels first, any others after, then 'unknown' (no difficulty) and 'total'."""
+    pairs = [(difficulty or "unknown", correct) for difficulty, correct in verdicts]
+    table = accuracy_table(pairs + [("total", correct) for _, correct in pairs])
+    tail = ["unknown", "total"]
+    order = [*DIFFICULTIES, *sorted(set(table) - {*DIFFICULTIES, *tail}), *tail]
+    return {key: table[key] for key in order if key in table}
 
 
 def rate(records: list[dict[str, Any]], key: str) -> float:
@@ -38,14 +43,9 @@ def rate(records: list[dict[str, Any]], key: str) -> float:
 
 def by_tag(scored: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Accuracy per tag (a question counts under each of its tags; 'untagged' if none)."""
-    counts: dict[str, list[int]] = {}
-    for record in scored:
-        for tag in record.get("tags") or ["untagged"]:
-            n, ok = counts.setdefault(tag, [0, 0])
-            counts[tag] = [n + 1, ok + int(bool(record["correct"]))]
-    return {
-        tag: {"n": n, "correct": ok, "accuracy": ok / n} for tag, (n, ok) in sorted(counts.items())
-    }
+    return accuracy_table(
+        (tag, bool(r["correct"])) for r in scored for tag in r.get("tags") or ["untagged"]
+    )
 
 
 def agent_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
