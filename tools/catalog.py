@@ -45,7 +45,7 @@ class SchemaCatalog:
         self._kinds: dict[str, str] = {}
         self._comments = self._load_comments()
         self._lock = threading.RLock()
-        # Validation outcomes against this schema, by (sql, dialect, max_rows, from_dialect):
+        # Validation outcomes against this schema, by (sql, max_rows, from_dialect):
         # tools/validate_sql.py's validate_for reads and fills it; refresh() empties it.
         self.validated: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 

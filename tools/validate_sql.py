@@ -657,7 +657,7 @@ def validate_for(
         _check_dialect(from_dialect)
     cap = max_rows if max_rows is not None else database.config.max_rows
     catalog = database.catalog
-    key = (sql, database.dialect, cap, from_dialect)
+    key = (sql, cap, from_dialect)  # a catalog belongs to one database, so one dialect
     if len(sql) <= _CACHED_SQL_CHARS:
         with _CACHE_LOCK:
             known = catalog.validated.get(key)
