@@ -202,31 +202,34 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with (
-            open_app_state(settings, model_factory=model_factory) as state,
-            mcp.opened(state.resources, state.runner, state.keys),
-        ):
-            app.state.sqlsage = state
-            # What start-up loaded (modules, graph, models, engines: ~250k objects) lives as
-            # long as the process. Frozen out of the collector's sight, a full collection walks
-            # only what requests and turns made since: it stalled the event loop ~300 ms in
-            # the middle of a burst of chats, now a few ms. Thawed at shutdown (tests run
-            # many apps in one process).
-            gc.collect()
-            gc.freeze()
-            # A turn makes thousands of short-lived objects and lives for seconds: with the
-            # default thresholds (700, 10, 10) its objects were promoted while 200 turns ran,
-            # and 2,000 chats paid ~8 s of collections, 36 full ones of ~100 ms each in the
-            # event loop (benchmarks/server_load.py --turns 2000, _server_proc.py --gc-stats).
-            # Collecting young objects every 20,000 allocations lets most of them die first:
-            # ~0.8 s in all, one full collection; the same RSS.
-            thresholds = gc.get_threshold()
-            gc.set_threshold(*SERVER_GC_THRESHOLDS)
-            try:
+        thresholds = gc.get_threshold()
+        try:
+            async with (
+                open_app_state(settings, model_factory=model_factory) as state,
+                mcp.opened(state.resources, state.runner, state.keys),
+            ):
+                app.state.sqlsage = state
+                # What start-up loaded (modules, graph, models, engines: ~250k objects) lives
+                # as long as the process. Frozen out of the collector's sight, a full
+                # collection walks only what requests and turns made since: it stalled the
+                # event loop ~300 ms in the middle of a burst of chats, now a few ms. (The
+                # index warm-up freezes what it builds in its turn.)
+                gc.collect()
+                gc.freeze()
+                # A turn makes thousands of short-lived objects and lives for seconds: with
+                # the default thresholds (700, 10, 10) its objects were promoted while 200
+                # turns ran, and 2,000 chats paid ~8 s of collections, 36 full ones of ~100 ms
+                # each in the event loop (benchmarks/server_load.py --turns 2000,
+                # _server_proc.py --gc-stats). Collecting young objects every 20,000
+                # allocations lets most of them die first: ~0.8 s in all, one full
+                # collection; the same RSS.
+                gc.set_threshold(*SERVER_GC_THRESHOLDS)
                 yield
-            finally:
-                gc.set_threshold(*thresholds)
-                gc.unfreeze()
+        finally:
+            # Thawed once the app state has closed, its warm-up included (a warm-up still
+            # running at shutdown freezes what it built; tests run many apps in one process).
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
 
     app = FastAPI(
         title="sqlsage",

@@ -278,3 +278,32 @@ def test_cors_is_closed_unless_configured(
     else:
         assert "access-control-allow-origin" not in allowed.headers
         assert "access-control-allow-origin" not in simple.headers
+
+
+def test_collector_settings_hold_while_serving_and_are_undone_after(
+    server_dir: Path, instant: InstantModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import time
+
+    import server.app_state as app_state
+    from server.http import SERVER_GC_THRESHOLDS
+
+    warm = app_state._warm_index
+
+    def slow_warm_up(resources: object) -> None:
+        time.sleep(1.5)  # still warming up when the server is told to stop
+        warm(resources)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app_state, "_warm_index", slow_warm_up)
+    before = gc.get_threshold()
+    with (
+        live_server(settings_for(server_dir), model_factory=lambda spec: instant) as srv,
+        httpx.Client(base_url=srv.url, timeout=60) as client,
+    ):
+        assert client.get("/api/health").status_code == 200
+        assert gc.get_threshold() == SERVER_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    # Shut down (the index warm-up included): nothing stays frozen in this process.
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
