@@ -64,7 +64,8 @@ def test_builtin_on_its_sample_set_keeps_its_reported_accuracy(tmp_path: Path) -
     assert (agent["input_tokens"], agent["cost_usd"]) == (0, 0.0)  # builtin: no tokens
     for record in _records(out):
         assert record["status"] in ("answered", "refused", "failed")
-        assert record["pred_sql"] or record["error"]["code"] not in ("wrong_result",)
+        # An honest refusal is allowed; an answer without SQL that claims success is not.
+        assert record["pred_sql"] or record["status"] in ("refused", "failed"), record
     report = (out / "report.md").read_text()
     assert "## By tag" in report and f"({summary['n_correct']} / {summary['n_scored']})" in report
 
