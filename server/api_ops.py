@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from graphs.turns import MAX_QUESTION_CHARS
+from memory.session_db import TITLE_MAX
 from server.api_deps import Caller, State
 from server.app_state import AppState
 from tools.errors import FORBIDDEN, SqlsageError
@@ -29,12 +30,13 @@ async def home() -> FileResponse:
 @router.get("/api/info")
 async def info(state: State) -> dict[str, Any]:
     """What a client needs before it asks anything (no key needed): whether keys are
-    required, the question length limit, and the version."""
+    required, the question and session-title length limits, and the version."""
     return {
         "name": "sqlsage",
         "version": "0.1.0",
         "auth_required": state.keys.enabled,
         "max_question_chars": MAX_QUESTION_CHARS,
+        "max_title_chars": TITLE_MAX,
     }
 
 

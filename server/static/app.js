@@ -150,12 +150,15 @@
     }
 
     onEvent(data) {
+      // Each model call's reasoning gets a paragraph of its own.
+      if (data.event !== "reasoning" && data.event !== "token") this.reasoningPara = null;
       switch (data.event) {
         case "session": this.sessionId = data.session_id; this.turn = data.turn; break;
         case "step": this.step(data); break;
         case "reasoning":
           this.reasoning.hidden = false;
-          this.reasoning.querySelector(".reasoning-text").append(data.text);
+          if (!this.reasoningPara) this.reasoningPara = this.reasoning.querySelector(".reasoning-text").appendChild(el("p"));
+          this.reasoningPara.append(data.text);
           break;
         case "token": this.answer.append(data.text); break;
         case "sql": if (data.valid) this.sql(data.sql); break;
@@ -476,23 +479,60 @@
       const open = el("button", { type: "button", class: "session-open", title: s.title, text: s.title || "Untitled", onclick: () => { selectSession(s.session_id, true); closeSidebar(); } });
       if (s.session_id === state.sessionId) open.setAttribute("aria-current", "true");
       const rename = el("button", { type: "button", class: "icon-button rename", "aria-label": `Rename “${s.title}”`, text: "✎",
-        onclick: async () => {
-          const title = window.prompt("New title", s.title);
-          if (title == null) return;
-          try { await api(`/api/sessions/${encodeURIComponent(s.session_id)}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ title }) }); }
-          catch (err) { banner(err.error ? err.error.message : String(err)); }
-          loadSessions();
-        } });
+        onclick: () => startRename(item, open, s) });
       const remove = el("button", { type: "button", class: "icon-button delete", "aria-label": `Delete “${s.title}”`, text: "✕",
-        onclick: async () => {
-          if (!window.confirm(`Delete “${s.title}” and its history?`)) return;
-          try { await api(`/api/sessions/${encodeURIComponent(s.session_id)}`, { method: "DELETE" }); }
-          catch (err) { banner(err.error ? err.error.message : String(err)); }
-          if (s.session_id === state.sessionId) newSession();
-          loadSessions();
-        } });
-      return el("li", { class: s.session_id === state.sessionId ? "current" : "", "data-session": s.session_id }, open, rename, remove);
+        onclick: () => confirmDelete(s) });
+      const item = el("li", { class: s.session_id === state.sessionId ? "current" : "", "data-session": s.session_id }, open, rename, remove);
+      return item;
     }));
+  }
+
+  // Rename in place: the title becomes a text box; Enter or leaving it saves, Escape cancels.
+  function startRename(item, open, s) {
+    if (item.querySelector(".rename-input")) return;
+    const input = el("input", { type: "text", class: "rename-input", "aria-label": `New title for “${s.title}”`,
+      maxlength: String(state.info.max_title_chars || 200) });
+    input.value = s.title || "";
+    let settled = false;
+    const finish = async (save) => {
+      if (settled) return;
+      settled = true;
+      const title = input.value.trim();
+      if (save && title && title !== s.title) {
+        try {
+          await api(`/api/sessions/${encodeURIComponent(s.session_id)}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ title }) });
+        } catch (err) { banner(err.error ? err.error.message : String(err)); }
+      } else if (save && !title) {
+        banner("A session title cannot be empty; the old title was kept.");
+      }
+      await loadSessions();
+      const again = document.querySelector(`#session-list li[data-session="${CSS.escape(s.session_id)}"] .rename`);
+      if (again) again.focus();
+    };
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") { e.preventDefault(); finish(true); }
+      else if (e.key === "Escape") { e.preventDefault(); finish(false); }
+    });
+    input.addEventListener("blur", () => finish(true));
+    open.replaceWith(input);
+    input.focus();
+    input.select();
+  }
+
+  // Delete asks first, in the page's own dialog (Cancel has the focus).
+  function confirmDelete(s) {
+    const dialog = $("delete-dialog");
+    $("delete-title").textContent = s.title || "Untitled";
+    dialog.returnValue = "";
+    dialog.onclose = async () => {
+      if (dialog.returnValue !== "delete") return;
+      try { await api(`/api/sessions/${encodeURIComponent(s.session_id)}`, { method: "DELETE" }); }
+      catch (err) { banner(err.error ? err.error.message : String(err)); }
+      if (s.session_id === state.sessionId) newSession();
+      loadSessions();
+    };
+    dialog.showModal();
+    $("delete-cancel").focus();
   }
 
   function clearMessages() {

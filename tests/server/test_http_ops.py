@@ -247,6 +247,7 @@ def test_health_and_home(server_dir: Path, instant: InstantModel) -> None:
         "version": "0.1.0",
         "auth_required": False,
         "max_question_chars": 4000,
+        "max_title_chars": 200,
     }
     assert models == {"models": ["builtin"], "default": "builtin"}
     assert script.status_code == 200 and "sseEvents" in script.text
