@@ -4,7 +4,9 @@ the pieces that mount it inside the main HTTP server."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server.auth import ApiKeys
+from server.mcp_stdio import Serve, serve_on_wire
 from tools.errors import INVALID_ARGUMENT, SqlsageError
 
 if TYPE_CHECKING:
@@ -162,6 +165,14 @@ class MountedMcp:
         await self.endpoint(scope, receive, send)
 
 
+def _build_resources(settings: Settings) -> Resources:
+    from server.resources import build_resources  # SQLAlchemy and sqlglot come with it
+
+    resources = build_resources(settings)
+    gc.freeze()  # what lives as long as the process stays out of the collector's walks
+    return resources
+
+
 @contextlib.asynccontextmanager
 async def opened(
     settings: Settings, *, one_client: bool = False
@@ -170,26 +181,62 @@ async def opened(
     its own; `one_client` (stdio) lets SQLite queries start on the event loop."""
     from server.mcp_toolbox import open_toolbox
 
-    def build() -> Resources:
-        from server.resources import build_resources  # SQLAlchemy and sqlglot come with it
-
-        resources = build_resources(settings)
-        gc.freeze()  # what lives as long as the process stays out of the collector's walks
-        return resources
-
+    build = functools.partial(_build_resources, settings)
     keys = ApiKeys.from_settings(settings)
     async with open_toolbox(build, inline_sqlite=one_client) as toolbox:
         yield toolbox, keys
 
 
 async def serve_stdio(settings: Settings) -> None:
-    """Serve MCP on stdin/stdout until the client closes it."""
+    """Serve MCP on stdin/stdout until the client closes it: on the event loop with a fast
+    start (server/mcp_stdio.py) when stdin and stdout are pipes, else (a terminal, a file,
+    SQLSAGE_MCP_STDIO=sdk) on the SDK's own thread-based transport."""
     quiet_sdk_logs()
+    from server.mcp_stdio import StartSnapshot, StdioPipes, code_identity, snapshot_path
+
+    pipes = StdioPipes.claim() if settings.mcp_stdio == "loop" else None
+    if pipes is None:
+        await _serve_stdio_sdk(settings)
+        return
+    snapshot = StartSnapshot.load(snapshot_path(), code_identity())
+    toolboxes: list[McpToolbox] = []
+    ready = asyncio.ensure_future(asyncio.to_thread(_prepare_stdio, settings, toolboxes))
+    try:
+        await serve_on_wire(pipes, ready, snapshot)
+    finally:
+        pipes.restore()
+        if toolboxes:
+            from server.mcp_toolbox import close_toolbox
+
+            await close_toolbox(toolboxes[0])
+
+
+def _prepare_stdio(settings: Settings, toolboxes: list[McpToolbox]) -> Serve:
+    """In a worker thread while the wire answers from the start snapshot: import the SDK and
+    build the server; the function that serves it over the wire's stdin/stdout."""
+    from mcp.server.stdio import stdio_server
+
+    from server.mcp_toolbox import McpToolbox
+
+    toolbox = McpToolbox(build=functools.partial(_build_resources, settings), inline_sqlite=True)
+    toolboxes.append(toolbox)
+    server = build_server(toolbox, ApiKeys.from_settings(settings))
+    lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async runs, on our streams
+
+    async def serve(stdin: Any, stdout: Any) -> None:
+        # The SDK's and our modules live as long as the process: frozen out of the cyclic
+        # collector, a full collection walks only what calls made since.
+        gc.freeze()
+        async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):
+            await lowlevel.run(read, write, lowlevel.create_initialization_options())
+
+    return serve
+
+
+async def _serve_stdio_sdk(settings: Settings) -> None:
     async with opened(settings, one_client=True) as (toolbox, keys):
         server = build_server(toolbox, keys)
-        # The SDK's and our modules live as long as the process: frozen out of the cyclic
-        # collector, a full collection walks only what calls made since (no gc.collect()
-        # first: it would cost the cold start ~50 ms).
+        # As above; no gc.collect() first: it would cost the cold start ~50 ms.
         gc.freeze()
         await server.run_stdio_async()
 

@@ -453,6 +453,11 @@ async def open_toolbox(
     try:
         yield toolbox
     finally:
-        await toolbox.aclose()
-        if toolbox.built:
-            toolbox.resources.close()
+        await close_toolbox(toolbox)
+
+
+async def close_toolbox(toolbox: McpToolbox) -> None:
+    """Let its turns finish, then close what it opened (its resources, if they were built)."""
+    await toolbox.aclose()
+    if toolbox.built:
+        toolbox.resources.close()

@@ -6,7 +6,7 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1_024, le=100_000_000)
     cors_origins: str = ""
     allowed_hosts: str = ""
+    mcp_stdio: Literal["loop", "sdk"] = "loop"
     event_replay_ttl_s: float = Field(default=900.0, gt=0, le=86_400)
     export_max_rows: int = Field(default=100_000, ge=1, le=10_000_000)
     max_running_turns: int = Field(default=32, ge=1, le=10_000)

@@ -1,5 +1,6 @@
 """Session fixtures for the real databases; the helpers behind them live in service_dbs.py."""
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,15 @@ from service_dbs import (
     require_or_skip,
     require_shared_data,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """XDG_CACHE_HOME for the run (and every process it starts): `sqlsage mcp` keeps its start
+    snapshot there, never in the user's own ~/.cache."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")
