@@ -53,12 +53,25 @@ class ServerSpec:
     python_peer: bool = False
 
 
-def ours(exe: Path, db_path: Path, data_dir: Path) -> ServerSpec:
-    """`sqlsage mcp --db sqlite:////abs/path`, writing only under data_dir."""
-    env = {"SQLSAGE_DATA_DIR": str(data_dir)}
+def ours(
+    exe: Path,
+    db_path: Path,
+    data_dir: Path,
+    cache_dir: Path,
+    *,
+    name: str = "sqlsage",
+    stdio: str = "loop",
+) -> ServerSpec:
+    """`sqlsage mcp --db sqlite:////abs/path`, writing only under data_dir and cache_dir (its
+    start snapshot: XDG_CACHE_HOME); stdio "sdk" asks for the SDK's own stdio transport."""
+    env = {
+        "SQLSAGE_DATA_DIR": str(data_dir),
+        "XDG_CACHE_HOME": str(cache_dir),
+        "SQLSAGE_MCP_STDIO": stdio,
+    }
     argv = ["mcp", "--db", f"sqlite:///{db_path}"]
     return ServerSpec(
-        name="sqlsage",
+        name=name,
         version=None,  # the server says
         params=StdioServerParameters(command=str(exe), args=argv, env=env),
         tool="run_sql",
