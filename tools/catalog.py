@@ -48,6 +48,9 @@ class SchemaCatalog:
         # Validation outcomes against this schema, by (sql, max_rows, from_dialect):
         # tools/validate_sql.py's validate_for reads and fills it; refresh() empties it.
         self.validated: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        # Verdicts shared by statements that differ only in literal values, by (shape, cap):
+        # tools/sql_templates.py; refresh() empties it too.
+        self.shapes: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     # ---- names -------------------------------------------------------------------------
     def table_names(self) -> list[str]:
@@ -89,6 +92,7 @@ class SchemaCatalog:
             self._tables.clear()
             self._comments = self._load_comments()
             self.validated.clear()
+            self.shapes.clear()
 
     # ---- reflection --------------------------------------------------------------------
     def _default_schema(self) -> str | None:
