@@ -3,9 +3,9 @@ without the text renderings, which go to the model as the tool's text block inst
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from tools.errors import ErrorInfo
 from tools.results import Column
@@ -24,6 +24,15 @@ def _rows_schema(schema: dict[str, Any]) -> None:
 ROWS = Field(
     description="One array per row, values in column order (JSON-safe), typed by `columns`.",
     json_schema_extra=_rows_schema,
+)
+# The columns' item schema written in place, not as a `$ref` into `$defs`: the SDK's client
+# checks every result against the outputSchema, and resolving the reference for each column
+# is ~20 % of that check on a small result.
+COLUMNS = WithJsonSchema(
+    {
+        "type": "array",
+        "items": {k: v for k, v in Column.model_json_schema().items() if k != "title"},
+    }
 )
 
 
@@ -84,7 +93,7 @@ class QueryOutput(BaseModel):
 
     database: str
     sql: str = Field(description="The validated SQL that ran.")
-    columns: list[Column]
+    columns: Annotated[list[Column], COLUMNS]
     rows: list[list[Any]] = ROWS
     row_count: int
     truncated: bool = Field(description="True when the query had more rows than max_rows.")
@@ -111,7 +120,7 @@ class AskOutput(BaseModel):
     status: str = Field(description="answered, or could_not_answer / failed with an error.")
     answer: str
     sql: str | None
-    columns: list[Column]
+    columns: Annotated[list[Column], COLUMNS]
     rows: list[list[Any]] = ROWS
     row_count: int
     truncated: bool

@@ -227,10 +227,19 @@ def _prepare_stdio(settings: Settings, toolboxes: list[McpToolbox]) -> Serve:
         # The SDK's and our modules live as long as the process: frozen out of the cyclic
         # collector, a full collection walks only what calls made since.
         gc.freeze()
+        # The resources (SQLAlchemy, sqlglot, the registry) are built now, off the loop, so
+        # the first tool call does not wait for them; a failure here is the first call's.
+        warming = asyncio.ensure_future(_warm(toolbox))
         async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):
             await lowlevel.run(read, write, lowlevel.create_initialization_options())
+        await warming
 
     return serve
+
+
+async def _warm(toolbox: McpToolbox) -> None:
+    with contextlib.suppress(Exception):
+        await toolbox.ready()
 
 
 async def _serve_stdio_sdk(settings: Settings) -> None:
