@@ -225,6 +225,7 @@ class StartSnapshot:
     def save(self) -> None:
         """Written atomically; a cache that cannot be written only costs the next fast start."""
         body = json.dumps({"identity": self.identity, "entries": self.entries})
+        tmp: str | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".mcp-start-")
@@ -233,6 +234,9 @@ class StartSnapshot:
             os.replace(tmp, self.path)
         except OSError as error:
             log.debug("MCP start snapshot not saved: %s", error)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
 
 # ---- the handover ---------------------------------------------------------------------------------
