@@ -14,7 +14,6 @@ import pytest
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import TokenType
 
-import tools.validate_sql as validate_module
 from tools import sql_templates
 from tools.databases import Database, DatabaseConfig
 from tools.validate_sql import ValidationResult, validate_for, validate_sql
@@ -32,26 +31,14 @@ def database(tmp_path: Path) -> Iterator[Database]:
     db.dispose()
 
 
-def _parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    real = validate_module.validate_sql
-
-    def counting(sql: str, **kwargs: object) -> ValidationResult:
-        seen.append(sql)
-        return real(sql, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(validate_module, "validate_sql", counting)
-    return seen
-
-
 def _full(database: Database, sql: str) -> ValidationResult:
     return validate_sql(sql, dialect=database.dialect, catalog=database.catalog, max_rows=1000)
 
 
 def test_the_third_statement_of_a_shape_is_not_parsed(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, parses: list[str]
 ) -> None:
-    parses = _parses(monkeypatch)
+    parses.clear()
     texts = [
         f"SELECT name FROM customers WHERE city = '{city}' AND score > {score}"
         for city, score in (("Paris", 1), ("Oslo", 2.5), ("O'Hare", 30), ("Köln", 40))
@@ -75,12 +62,12 @@ def test_the_third_statement_of_a_shape_is_not_parsed(
 
 
 def test_row_counts_stay_in_the_key_and_are_still_clamped(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, parses: list[str]
 ) -> None:
     texts = [f"SELECT id FROM customers WHERE id = {n} LIMIT 5000" for n in (1, 2, 3)]
     for text in texts:
         validate_for(database, text)
-    parses = _parses(monkeypatch)
+    parses.clear()
     clamped = validate_for(database, "SELECT id FROM customers WHERE id = 4 LIMIT 5000")
     assert parses == []  # the shape's template
     assert clamped.sql.endswith("WHERE id = 4 LIMIT 1000") and clamped.limit_applied
@@ -118,11 +105,11 @@ def test_errors_are_never_shared(database: Database) -> None:
 
 
 def test_a_statement_holding_a_sentinel_is_validated_as_written(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, parses: list[str]
 ) -> None:
     for n in (1, 2):
         validate_for(database, f"SELECT id FROM customers WHERE id = {n} OR score = 1.5")
-    parses = _parses(monkeypatch)
+    parses.clear()
     # Filling in 791900000000002 for the first sentinel makes the second one ambiguous.
     text = "SELECT id FROM customers WHERE id = 791900000000002 OR score = 5"
     result = validate_for(database, text)

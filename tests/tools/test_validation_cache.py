@@ -24,22 +24,10 @@ def database(tmp_path: Path) -> Database:
     db.dispose()
 
 
-def _count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    real = validate_module.validate_sql
-
-    def counting(sql: str, **kwargs: object) -> validate_module.ValidationResult:
-        seen.append(sql)
-        return real(sql, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(validate_module, "validate_sql", counting)
-    return seen
-
-
 def test_a_repeat_is_not_validated_again_and_gets_its_own_copy(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, parses: list[str]
 ) -> None:
-    parses = _count_parses(monkeypatch)
+    parses.clear()
     first = validate_for(database, "SELECT total FROM orders")
     first.tables.append("tampered")  # a caller's change must not reach the next caller
     first.sql = "DELETE FROM orders"
@@ -54,7 +42,7 @@ def test_a_repeat_is_not_validated_again_and_gets_its_own_copy(
 
 
 def test_a_schema_refresh_forgets_every_verdict(
-    database: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    database: Database, parses: list[str], tmp_path: Path
 ) -> None:
     assert not validate_for(database, "SELECT name FROM customers").valid
     conn = sqlite3.connect(tmp_path / "shop.sqlite")
@@ -62,20 +50,20 @@ def test_a_schema_refresh_forgets_every_verdict(
     conn.commit()
     conn.close()
     database.catalog.refresh()
-    parses = _count_parses(monkeypatch)
+    parses.clear()
     assert validate_for(database, "SELECT name FROM customers").valid
     assert parses == ["SELECT name FROM customers"]
 
 
 def test_the_cache_is_bounded_and_skips_long_statements(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, monkeypatch: pytest.MonkeyPatch, parses: list[str]
 ) -> None:
     monkeypatch.setattr(validate_module, "_CACHED_VALIDATIONS", 4)
     for n in range(10):
         validate_for(database, f"SELECT total FROM orders WHERE id = {n}")
     assert len(database.catalog.validated) == 4
     long_sql = "SELECT total FROM orders WHERE " + " OR ".join(f"id = {n}" for n in range(3000))
-    parses = _count_parses(monkeypatch)
+    parses.clear()
     validate_for(database, long_sql)
     validate_for(database, long_sql)
     assert len(parses) == 2  # over 20,000 characters: validated every time, never stored
