@@ -22,6 +22,7 @@ depend on the text. A shape that fails the check is remembered as not shareable.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ class Template:
     """The normalized SQL of a shape with sentinels where its values go, and the verdict."""
 
     result: ValidationResult
-    sentinels: tuple[str, ...]  # as they appear in result.sql, in value order
+    sentinels: tuple[re.Pattern[str], ...]  # each as it appears in result.sql, in value order
 
 
 def shape_of(sql: str, dialect: str) -> Shape | None:
@@ -188,10 +189,8 @@ def _constant(text: str) -> Callable[[re.Match[str]], str]:
 def fill(template: Template, shape: Shape, dialect: str) -> str | None:
     """The template's SQL with this statement's values in place of the sentinels."""
     sql = template.result.sql
-    for sentinel, token in zip(template.sentinels, shape.values, strict=True):
-        pattern = _sentinel_pattern(sentinel)
-        value = _generated(token, dialect)
-        sql, count = pattern.subn(_constant(value), sql)
+    for pattern, token in zip(template.sentinels, shape.values, strict=True):
+        sql, count = pattern.subn(_constant(_generated(token, dialect)), sql)
         if count != 1:
             return None
     return sql
@@ -211,7 +210,9 @@ def learn(
     result = validate(_with_sentinels(sql, shape))
     if not result.valid:
         return None
-    sentinels = tuple(_sentinel(t.token_type, n) for n, t in enumerate(shape.values))
+    sentinels = tuple(
+        _sentinel_pattern(_sentinel(t.token_type, n)) for n, t in enumerate(shape.values)
+    )
     template = Template(result, sentinels)
     if fill(template, shape, dialect) != actual.sql:
         return None
@@ -220,27 +221,49 @@ def learn(
     return template
 
 
-_UNSEEN = object()
-ONCE = "once"  # met once: a shape is learned the second time it comes (most never do)
+_ONCE = "once"  # met once: a shape is learned the second time it comes (most never do)
+_LOCK = threading.Lock()
 
 
-def known(shapes: OrderedDict[tuple[Any, ...], Any], key: tuple[Any, ...]) -> Any:
-    """A catalog's entry for a shape: its Template, None (not shareable), ONCE or _UNSEEN."""
-    entry = shapes.get(key, _UNSEEN)
-    if entry is not _UNSEEN:
+def shared_verdict(
+    shapes: OrderedDict[tuple[Any, ...], Any],
+    sql: str,
+    dialect: str,
+    cap: int | None,
+    validate: Callable[[str], ValidationResult],
+) -> ValidationResult | None:
+    """The verdict of a statement whose shape was seen before, from a catalog's `shapes`
+    (by shape and row cap: a Template, None when not shareable, or _ONCE): the template filled
+    with this statement's values. The second statement of a shape is validated here (with
+    `validate`) and teaches the template. None when the statement has no shape, or its shape
+    is new or not shareable: validate it as written."""
+    shape = shape_of(sql, dialect)
+    if shape is None:
+        return None
+    key = (shape.key, cap)
+    with _LOCK:
+        if key not in shapes:
+            _remember(shapes, key, _ONCE)
+            return None
         shapes.move_to_end(key)
-    return entry
+        entry = shapes[key]
+    if isinstance(entry, Template):
+        filled = fill(entry, shape, dialect)
+        if filled is None:
+            return None
+        return entry.result.model_copy(update={"sql": filled, "tables": list(entry.result.tables)})
+    if entry != _ONCE:
+        return None  # known not to be shareable
+    result = validate(sql)
+    learned = learn(sql, shape, dialect, result, validate)
+    with _LOCK:
+        _remember(shapes, key, learned)
+    return result
 
 
-def remember(
+def _remember(
     shapes: OrderedDict[tuple[Any, ...], Any], key: tuple[Any, ...], entry: Template | str | None
 ) -> None:
-    """Keep what was learned of a shape (a bounded LRU per catalog)."""
     shapes[key] = entry
     while len(shapes) > TEMPLATES_PER_CATALOG:
         shapes.popitem(last=False)
-
-
-def unseen(entry: Any) -> bool:
-    """True for a shape met for the first time."""
-    return entry is _UNSEEN

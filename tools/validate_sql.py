@@ -653,69 +653,36 @@ def validate_for(
     is refreshed): the usual flow validates a query and then runs the same text, and an
     assistant or a dashboard repeats queries; a repeat costs a dict lookup instead of a parse.
     A statement that differs from an accepted one only in its value literals reuses that
-    verdict too (`_by_shape`). Only verdicts are remembered, never rows."""
+    verdict too (tools/sql_templates.py). Only verdicts are remembered, never rows."""
     if from_dialect is not None:
         _check_dialect(from_dialect)
     cap = max_rows if max_rows is not None else database.config.max_rows
     catalog = database.catalog
-    key = (sql, cap, from_dialect)  # a catalog belongs to one database, so one dialect
-    if len(sql) > _CACHED_SQL_CHARS:
+
+    def check(text: str) -> ValidationResult:
         return validate_sql(
-            sql, dialect=database.dialect, catalog=catalog, max_rows=cap, from_dialect=from_dialect
+            text, dialect=database.dialect, catalog=catalog, max_rows=cap, from_dialect=from_dialect
         )
+
+    if len(sql) > _CACHED_SQL_CHARS:
+        return check(sql)
+    key = (sql, cap, from_dialect)  # a catalog belongs to one database, so one dialect
     with _CACHE_LOCK:
         known = catalog.validated.get(key)
         if known is not None:
             catalog.validated.move_to_end(key)
             return _fresh(known)
-    result = _by_shape(database, sql, cap) if from_dialect is None else None
+    result = None
+    if from_dialect is None:
+        from tools.sql_templates import shared_verdict
+
+        result = shared_verdict(catalog.shapes, sql, database.dialect, cap, check)
     if result is None:
-        result = validate_sql(
-            sql, dialect=database.dialect, catalog=catalog, max_rows=cap, from_dialect=from_dialect
-        )
+        result = check(sql)
     with _CACHE_LOCK:
         catalog.validated[key] = _fresh(result)
         while len(catalog.validated) > _CACHED_VALIDATIONS:
             catalog.validated.popitem(last=False)
-    return result
-
-
-def _by_shape(database: Database, sql: str, cap: int) -> ValidationResult | None:
-    """The verdict of a statement whose shape (its tokens but its value literals) was seen:
-    the shape's template filled with this statement's values (tools/sql_templates.py). The
-    second statement of a shape is validated here and teaches the template; None when the
-    statement has no shape, its shape is new or not shareable (validate it as written)."""
-    from tools import sql_templates
-
-    dialect = database.dialect
-    shape = sql_templates.shape_of(sql, dialect)
-    if shape is None:
-        return None
-    catalog = database.catalog
-    key = (shape.key, cap)
-    with _CACHE_LOCK:
-        entry = sql_templates.known(catalog.shapes, key)
-    if isinstance(entry, sql_templates.Template):
-        filled = sql_templates.fill(entry, shape, dialect)
-        if filled is not None:
-            return entry.result.model_copy(
-                update={"sql": filled, "tables": list(entry.result.tables)}
-            )
-        return None
-    if sql_templates.unseen(entry):
-        with _CACHE_LOCK:
-            sql_templates.remember(catalog.shapes, key, sql_templates.ONCE)
-        return None
-    if entry != sql_templates.ONCE:
-        return None  # known not to be shareable
-
-    def check(text: str) -> ValidationResult:
-        return validate_sql(text, dialect=dialect, catalog=catalog, max_rows=cap)
-
-    result = check(sql)
-    learned = sql_templates.learn(sql, shape, dialect, result, check)
-    with _CACHE_LOCK:
-        sql_templates.remember(catalog.shapes, key, learned)
     return result
 
 
