@@ -199,27 +199,22 @@ async def serve_stdio(settings: Settings) -> None:
         await _serve_stdio_sdk(settings)
         return
     snapshot = StartSnapshot.load(snapshot_path(), code_identity())
-    toolboxes: list[McpToolbox] = []
-    ready = asyncio.ensure_future(asyncio.to_thread(_prepare_stdio, settings, toolboxes))
+    ready = asyncio.ensure_future(asyncio.to_thread(_prepare_stdio, settings))
     try:
         await serve_on_wire(pipes, ready, snapshot)
     finally:
         pipes.restore()
-        if toolboxes:
-            from server.mcp_toolbox import close_toolbox
-
-            await close_toolbox(toolboxes[0])
 
 
-def _prepare_stdio(settings: Settings, toolboxes: list[McpToolbox]) -> Serve:
+def _prepare_stdio(settings: Settings) -> Serve:
     """In a worker thread while the wire answers from the start snapshot: import the SDK and
-    build the server; the function that serves it over the wire's stdin/stdout."""
+    build the server; the function that serves it over the wire's stdin/stdout (and closes
+    what the toolbox opened)."""
     from mcp.server.stdio import stdio_server
 
-    from server.mcp_toolbox import McpToolbox
+    from server.mcp_toolbox import McpToolbox, close_toolbox
 
     toolbox = McpToolbox(build=functools.partial(_build_resources, settings), inline_sqlite=True)
-    toolboxes.append(toolbox)
     server = build_server(toolbox, ApiKeys.from_settings(settings))
     lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async runs, on our streams
 
@@ -230,9 +225,12 @@ def _prepare_stdio(settings: Settings, toolboxes: list[McpToolbox]) -> Serve:
         # The resources (SQLAlchemy, sqlglot, the registry) are built now, off the loop, so
         # the first tool call does not wait for them; a failure here is the first call's.
         warming = asyncio.ensure_future(_warm(toolbox))
-        async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):
-            await lowlevel.run(read, write, lowlevel.create_initialization_options())
-        await warming
+        try:
+            async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):
+                await lowlevel.run(read, write, lowlevel.create_initialization_options())
+        finally:
+            await warming
+            await close_toolbox(toolbox)
 
     return serve
 
