@@ -55,21 +55,22 @@ def two_model_server(
         yield server
 
 
-def _titles(page: Any) -> list[str]:
-    return [t.strip() for t in page.locator("#session-list .session-open").all_inner_texts()]
-
-
 def _server_session(server: LiveServer, session: str) -> httpx.Response:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         return client.get(f"/api/sessions/{session}")
 
 
-def test_rename_a_session_in_place(builtin_server: LiveServer, page: Any, shot: Any) -> None:
-    open_app(page, builtin_server.url)
+def _answered_session(page: Any, server: LiveServer) -> tuple[str, Any, str]:
+    """Ask a question in a new session: its id, its entry in the list and its title."""
+    open_app(page, server.url)
     ask(page, SEGMENTS)
     session = session_of(page)
     item = page.locator(f"#session-list li[data-session='{session}']")
-    old_title = item.locator(".session-open").inner_text().strip()
+    return session, item, item.locator(".session-open").inner_text().strip()
+
+
+def test_rename_a_session_in_place(builtin_server: LiveServer, page: Any, shot: Any) -> None:
+    session, item, old_title = _answered_session(page, builtin_server)
     # The pencil turns the title into a focused text box holding the old title.
     item.get_by_role("button", name=f"Rename “{old_title}”").click()
     box = item.get_by_role("textbox", name=f"New title for “{old_title}”")
@@ -104,11 +105,7 @@ def test_rename_a_session_in_place(builtin_server: LiveServer, page: Any, shot: 
 
 
 def test_delete_a_session_asks_first(builtin_server: LiveServer, page: Any, shot: Any) -> None:
-    open_app(page, builtin_server.url)
-    ask(page, SEGMENTS)
-    session = session_of(page)
-    item = page.locator(f"#session-list li[data-session='{session}']")
-    title = item.locator(".session-open").inner_text().strip()
+    session, item, title = _answered_session(page, builtin_server)
     dialog = page.locator("#delete-dialog")
     # Cancel (the focused button) keeps the session.
     item.get_by_role("button", name=f"Delete “{title}”").click()
