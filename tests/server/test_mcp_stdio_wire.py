@@ -78,7 +78,11 @@ class RawClient:
         return message
 
     def answer(self, rid: Any) -> dict[str, Any]:
-        """The next message answering `rid` (notifications before it are kept in seen)."""
+        """The message answering `rid`: already received (answers may come in any order), or
+        the next one that does (whatever comes before it is kept in seen)."""
+        for message in self.seen:
+            if message.get("id") == rid and "method" not in message:
+                return message
         while True:
             message = self.receive()
             if message.get("id") == rid and "method" not in message:
@@ -305,6 +309,25 @@ def test_a_bad_stdio_setting_is_refused_before_serving(env: dict[str, str]) -> N
     stderr = done.stderr.decode()
     assert done.returncode == 2, stderr
     assert "mcp_stdio" in stderr and "'loop' or 'sdk'" in stderr and "Traceback" not in stderr
+
+
+def test_a_1_mb_sql_over_the_wire_is_refused_and_the_next_call_answered(client: Any) -> None:
+    raw = client()
+    _handshake(raw)
+    huge = {
+        "jsonrpc": "2.0",
+        "id": 40,
+        "method": "tools/call",
+        "params": {"name": "run_sql", "arguments": {"sql": "SELECT 1 " + " " * 1_000_000}},
+    }
+    raw.send(huge, COUNT)
+    refused = raw.answer(40)["result"]
+    assert refused["isError"] is True
+    assert "[invalid_argument]" in refused["content"][0]["text"]
+    assert "the limit is 1,000,000" in refused["content"][0]["text"]
+    assert raw.answer(3)["result"]["structuredContent"]["rows"] == [[1500]]
+    code, stderr = raw.close()
+    assert code == 0 and "Traceback" not in stderr, stderr
 
 
 def test_an_unwritable_cache_costs_only_the_fast_start(
