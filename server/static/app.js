@@ -13,6 +13,7 @@
     key: localStorage.getItem(KEY_STORE) || "",
     sessionId: null,
     running: false,
+    renaming: false,  // a session title is being edited: the list is not redrawn under it
   };
   const $ = (id) => document.getElementById(id);
 
@@ -474,6 +475,7 @@
   async function loadSessions() {
     let sessions = [];
     try { sessions = await api("/api/sessions?limit=100"); } catch (err) { return; }
+    if (state.renaming) return;  // redrawn when the edit ends
     const list = $("session-list");
     list.replaceChildren(...sessions.map((s) => {
       const open = el("button", { type: "button", class: "session-open", title: s.title, text: s.title || "Untitled", onclick: () => { selectSession(s.session_id, true); closeSidebar(); } });
@@ -497,6 +499,7 @@
     const finish = async (save) => {
       if (settled) return;
       settled = true;
+      state.renaming = false;
       const title = input.value.trim();
       if (save && title && title !== s.title) {
         try {
@@ -514,6 +517,7 @@
       else if (e.key === "Escape") { e.preventDefault(); finish(false); }
     });
     input.addEventListener("blur", () => finish(true));
+    state.renaming = true;
     open.replaceWith(input);
     input.focus();
     input.select();

@@ -152,6 +152,21 @@ def builtin_server(
         yield server
 
 
+@pytest.fixture(scope="module")
+def slow_server(
+    prepared_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A scripted model that takes 0.4 s per reply: a turn lasts about 2 s, long enough to
+    watch it stream (or to act on the page while it does)."""
+    from tests.server.instant_model import InstantModel
+
+    data = tmp_path_factory.mktemp("ui-slow") / "data"
+    shutil.copytree(prepared_dir, data)
+    model = InstantModel(delay_s=0.4)
+    with live_server(settings_for(data), model_factory=lambda spec: model) as server:
+        yield server
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say where the screenshots are, once per run."""
     if _shots:

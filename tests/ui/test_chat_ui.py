@@ -27,21 +27,6 @@ SEGMENTS = "How many customers are there in each segment?"
 PRODUCTS = "List the products"
 
 
-@pytest.fixture(scope="module")
-def slow_server(
-    prepared_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    """A scripted model that takes 0.4 s per reply: a turn lasts about 2 s, long enough to
-    watch it stream."""
-    import shutil
-
-    data = tmp_path_factory.mktemp("ui-slow") / "data"
-    shutil.copytree(prepared_dir, data)
-    model = InstantModel(delay_s=0.4)
-    with live_server(settings_for(data), model_factory=lambda spec: model) as server:
-        yield server
-
-
 class DripModel(InstantModel):
     """InstantModel taking 0.3 s per reply, whose final answer is long (several lines) and
     streams a word every 40 ms."""

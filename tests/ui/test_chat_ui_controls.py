@@ -20,7 +20,7 @@ from tests.server.instant_model import InstantModel
 from tests.server.live_server import LiveServer, live_server
 from tests.server.test_http_chat import settings_for
 
-from .ui_helpers import ask, open_app, session_of
+from .ui_helpers import ask, finished, open_app, send, session_of
 
 SEGMENTS = "How many customers are there in each segment?"
 REASONING = "The question asks for a count per segment, so I group the customers by segment."
@@ -102,6 +102,30 @@ def test_rename_a_session_in_place(builtin_server: LiveServer, page: Any, shot: 
     expect(item.locator(".session-open")).to_have_text("Customers by segment")
     assert _server_session(builtin_server, session).json()["title"] == "Customers by segment"
     shot(page, "renamed")
+
+
+def test_a_rename_begun_while_a_turn_streams_survives_its_end(
+    slow_server: LiveServer, page: Any
+) -> None:
+    open_app(page, slow_server.url)
+    turn = send(page, SEGMENTS)
+    session = page.locator("#session-list li.current")
+    expect(session).to_be_attached()  # listed while its first answer streams
+    session.locator(".rename").click()
+    box = session.locator(".rename-input")
+    expect(box).to_be_focused()
+    assert turn.get_attribute("data-status") is None  # still running
+    box.fill("Segments, renamed mid-turn")
+    # The turn ends and the page reloads the session list: the edit must not be lost.
+    finished(turn)
+    page.wait_for_timeout(500)
+    expect(box).to_be_focused()
+    expect(box).to_have_value("Segments, renamed mid-turn")
+    box.press("Enter")
+    expect(session.locator(".session-open")).to_have_text("Segments, renamed mid-turn")
+    assert _server_session(slow_server, session_of(page)).json()["title"] == (
+        "Segments, renamed mid-turn"
+    )
 
 
 def test_delete_a_session_asks_first(builtin_server: LiveServer, page: Any, shot: Any) -> None:
